@@ -10,6 +10,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /* x86-64 and most arm64 parts; the adjacent-line prefetcher pairs lines, but
  * one line apart is what measurably matters for the ping-pong of two cursors. */
@@ -51,6 +52,17 @@ static inline uint32_t lf_pow2(uint32_t v)
 	v |= v >> 8;
 	v |= v >> 16;
 	return v + 1;
+}
+
+/*
+ * n elements of size bytes on their own cache lines (NULL when out of memory).
+ * aligned_alloc wants a multiple of the alignment; small arrays get one line.
+ */
+static inline void *lf_alloc_lines(size_t n, size_t size)
+{
+	size_t bytes = (n * size + LF_CACHELINE - 1) & ~(size_t)(LF_CACHELINE - 1);
+
+	return aligned_alloc(LF_CACHELINE, bytes ? bytes : LF_CACHELINE);
 }
 
 #endif

@@ -11,13 +11,11 @@
 int mpsc_init(struct mpsc *q, uint32_t capacity)
 {
 	uint32_t cap = lf_pow2(capacity);
-	size_t bytes;
 
 	if (cap == 0)
 		return -EINVAL;
 	memset(q, 0, sizeof(*q));
-	bytes = (size_t)cap * sizeof(struct mpsc_cell);
-	q->cells = aligned_alloc(LF_CACHELINE, bytes < LF_CACHELINE ? LF_CACHELINE : bytes);
+	q->cells = lf_alloc_lines(cap, sizeof(struct mpsc_cell));
 	if (!q->cells)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < cap; i++) {

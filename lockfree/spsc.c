@@ -15,9 +15,7 @@ int spsc_init(struct spsc *q, uint32_t capacity)
 	if (cap == 0)
 		return -EINVAL;
 	memset(q, 0, sizeof(*q));
-	q->slots = aligned_alloc(LF_CACHELINE, (size_t)cap * sizeof(void *) < LF_CACHELINE
-							? LF_CACHELINE
-							: (size_t)cap * sizeof(void *));
+	q->slots = lf_alloc_lines(cap, sizeof(void *));
 	if (!q->slots)
 		return -ENOMEM;
 	q->cap = cap;

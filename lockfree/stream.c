@@ -16,6 +16,7 @@
 #include "stream.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,13 +25,11 @@
 int stream_init(struct stream *s, uint32_t capacity, stream_release_fn *release, void *ctx)
 {
 	uint32_t cap = lf_pow2(capacity);
-	size_t bytes;
 
 	if (cap == 0)
 		return -EINVAL;
 	memset(s, 0, sizeof(*s));
-	bytes = (size_t)cap * sizeof(void *);
-	s->slots = aligned_alloc(LF_CACHELINE, bytes < LF_CACHELINE ? LF_CACHELINE : bytes);
+	s->slots = lf_alloc_lines(cap, sizeof(void *));
 	if (!s->slots)
 		return -ENOMEM;
 	s->cap = cap;
@@ -138,8 +137,16 @@ uint32_t stream_push_n(struct stream *s, void *const *items, uint32_t n)
 	return n;
 }
 
+static bool stream__valid_id(int id)
+{
+	return id >= 0 && id < STREAM_MAX_CONSUMERS;
+}
+
 int stream_consumer_close(struct stream *s, int id)
 {
+	if (!stream__valid_id(id))
+		return -ENOENT;
+
 	struct stream_consumer *c = &s->consumers[id];
 	/* acquire: pairs with the producer's head store; any value is a valid end */
 	uint64_t h = atomic_load_explicit(&s->head, memory_order_acquire);
@@ -167,6 +174,8 @@ int stream_consumer_kill(struct stream *s, int id)
 {
 	uint32_t st = STREAM_ACTIVE;
 
+	if (!stream__valid_id(id))
+		return -ENOENT;
 	if (!atomic_compare_exchange_strong_explicit(&s->consumers[id].state, &st, STREAM_KILLED,
 						     SC, SC))
 		return -ENOENT;
@@ -240,6 +249,9 @@ int stream_pop_n(struct stream *s, int id, void **out, uint32_t n)
 
 uint64_t stream_consumer_lag(const struct stream *s, int id)
 {
+	if (!stream__valid_id(id))
+		return 0;
+
 	const struct stream_consumer *c = &s->consumers[id];
 
 	/* relaxed loads throughout: a gauge, read without a lock or a fence */

@@ -6,7 +6,9 @@
 #ifndef SLUICE_TEST_UTIL_H
 #define SLUICE_TEST_UTIL_H
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -53,6 +55,45 @@ static inline void tu_backoff(unsigned *spins)
 		struct timespec ts = {0, 20 * 1000};
 		nanosleep(&ts, NULL);
 	}
+}
+
+/*
+ * An observer thread for stress tests: reads gauges from outside the threads
+ * under test until stopped, counting readings and the ones ok() rejects.
+ */
+struct tu_observer {
+	pthread_t thread;
+	bool (*ok)(void);
+	_Atomic int stop;
+	_Atomic uint64_t readings, bad;
+};
+
+static void *tu__observe(void *arg)
+{
+	struct tu_observer *o = arg;
+
+	while (!atomic_load_explicit(&o->stop, memory_order_relaxed)) {
+		if (!o->ok())
+			atomic_fetch_add(&o->bad, 1);
+		atomic_fetch_add_explicit(&o->readings, 1, memory_order_relaxed);
+		sched_yield(); /* two cores: let the threads under test run */
+	}
+	return NULL;
+}
+
+static inline int tu_observer_start(struct tu_observer *o, bool (*ok)(void))
+{
+	o->ok = ok;
+	atomic_store(&o->stop, 0);
+	atomic_store(&o->readings, 0);
+	atomic_store(&o->bad, 0);
+	return pthread_create(&o->thread, NULL, tu__observe, o);
+}
+
+static inline void tu_observer_stop(struct tu_observer *o)
+{
+	atomic_store(&o->stop, 1);
+	pthread_join(o->thread, NULL);
 }
 
 /* xorshift64: a cheap deterministic source of batch sizes. */

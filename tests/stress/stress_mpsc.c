@@ -14,8 +14,7 @@
 
 static struct mpsc q;
 static uint64_t per_producer;
-static _Atomic int done;
-static _Atomic uint64_t bad_readings, readings;
+static _Atomic uint64_t bad_readings; /* in-thread exact checks */
 
 /* item = producer << 40 | sequence */
 static void *producer(void *arg)
@@ -40,22 +39,17 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void *observer(void *arg)
+/* a reading from outside: the public gauges stay within [0, capacity] */
+static bool gauges_ok(void)
 {
-	(void)arg;
-	while (!atomic_load_explicit(&done, memory_order_relaxed)) {
-		if (mpsc_size(&q) > q.cap || mpsc_backpressure(&q) > q.cap)
-			atomic_fetch_add(&bad_readings, 1);
-		atomic_fetch_add_explicit(&readings, 1, memory_order_relaxed);
-		sched_yield(); /* two cores: let the threads under test run */
-	}
-	return NULL;
+	return mpsc_size(&q) <= q.cap && mpsc_backpressure(&q) <= q.cap;
 }
 
 Test(stress_mpsc, ten_million_items_from_four_producers, .timeout = 600)
 {
 	unsigned spins = 0;
-	pthread_t prod[PRODUCERS], obs;
+	pthread_t prod[PRODUCERS];
+	struct tu_observer obs;
 	uint64_t next[PRODUCERS] = {0}, got = 0, wrong = 0, seed = 7, total;
 	void *batch[64];
 
@@ -64,7 +58,7 @@ Test(stress_mpsc, ten_million_items_from_four_producers, .timeout = 600)
 	cr_assert_eq(mpsc_init(&q, 1024), 0);
 	for (uintptr_t i = 0; i < PRODUCERS; i++)
 		cr_assert_eq(pthread_create(&prod[i], NULL, producer, (void *)i), 0);
-	cr_assert_eq(pthread_create(&obs, NULL, observer, NULL), 0);
+	cr_assert_eq(tu_observer_start(&obs, gauges_ok), 0);
 	while (got < total) {
 		uint32_t k = mpsc_pop_n(&q, batch, (uint32_t)(tu_rand(&seed) % 64) + 1);
 		/* exact in the consumer's thread: producers cannot reserve past tail + cap */
@@ -85,10 +79,9 @@ Test(stress_mpsc, ten_million_items_from_four_producers, .timeout = 600)
 		else
 			spins = 0;
 	}
-	atomic_store(&done, 1);
 	for (int i = 0; i < PRODUCERS; i++)
 		pthread_join(prod[i], NULL);
-	pthread_join(obs, NULL);
+	tu_observer_stop(&obs);
 	cr_assert_eq(wrong, 0, "%llu items lost, duplicated or out of producer order",
 		     (unsigned long long)wrong);
 	for (int i = 0; i < PRODUCERS; i++)
@@ -96,7 +89,8 @@ Test(stress_mpsc, ten_million_items_from_four_producers, .timeout = 600)
 			     (unsigned long long)next[i], (unsigned long long)per_producer);
 	cr_assert_null(mpsc_pop(&q), "an extra item came out");
 	cr_assert_eq(mpsc_size(&q), 0);
-	cr_assert_gt(atomic_load(&readings), 0);
-	cr_assert_eq(atomic_load(&bad_readings), 0);
+	cr_assert_gt(atomic_load(&obs.readings), 0);
+	cr_assert_eq(atomic_load(&obs.bad), 0, "gauge readings out of [0, capacity]");
+	cr_assert_eq(atomic_load(&bad_readings), 0, "in-thread readings out of [0, capacity]");
 	mpsc_deinit(&q);
 }

@@ -11,8 +11,7 @@
 
 static struct spsc q;
 static uint64_t total;
-static _Atomic int done;
-static _Atomic uint64_t bad_readings, readings;
+static _Atomic uint64_t bad_readings; /* in-thread exact checks */
 
 static void *producer(void *arg)
 {
@@ -40,29 +39,24 @@ static void *producer(void *arg)
 	return NULL;
 }
 
-static void *observer(void *arg)
+/* a reading from outside: the public gauges stay within [0, capacity] */
+static bool gauges_ok(void)
 {
-	(void)arg;
-	while (!atomic_load_explicit(&done, memory_order_relaxed)) {
-		if (spsc_size(&q) > spsc_capacity(&q) || spsc_backpressure(&q) > spsc_capacity(&q))
-			atomic_fetch_add(&bad_readings, 1);
-		atomic_fetch_add_explicit(&readings, 1, memory_order_relaxed);
-		sched_yield(); /* two cores: let the threads under test run */
-	}
-	return NULL;
+	return spsc_size(&q) <= spsc_capacity(&q) && spsc_backpressure(&q) <= spsc_capacity(&q);
 }
 
 Test(stress_spsc, ten_million_items_in_order, .timeout = 600)
 {
 	unsigned spins = 0;
-	pthread_t prod, obs;
+	pthread_t prod;
+	struct tu_observer obs;
 	uint64_t seed = 42, expect = 0, wrong = 0;
 	void *batch[64];
 
 	total = tu_stress_items(10 * 1000 * 1000);
 	cr_assert_eq(spsc_init(&q, 1024), 0);
 	cr_assert_eq(pthread_create(&prod, NULL, producer, NULL), 0);
-	cr_assert_eq(pthread_create(&obs, NULL, observer, NULL), 0);
+	cr_assert_eq(tu_observer_start(&obs, gauges_ok), 0);
 	while (expect < total) {
 		uint32_t n = (uint32_t)(tu_rand(&seed) % 64) + 1;
 		uint32_t k = spsc_pop_n(&q, batch, n);
@@ -77,15 +71,15 @@ Test(stress_spsc, ten_million_items_in_order, .timeout = 600)
 		else
 			spins = 0;
 	}
-	atomic_store(&done, 1);
 	pthread_join(prod, NULL);
-	pthread_join(obs, NULL);
+	tu_observer_stop(&obs);
 	cr_assert_eq(wrong, 0, "%llu items out of order or corrupted", (unsigned long long)wrong);
 	cr_assert_eq(spsc_produced(&q), total);
 	cr_assert_eq(spsc_consumed(&q), total);
 	cr_assert_null(spsc_pop(&q), "an item that was never pushed came out");
-	cr_assert_gt(atomic_load(&readings), 0);
-	cr_assert_eq(atomic_load(&bad_readings), 0, "%llu gauge readings out of [0, capacity]",
+	cr_assert_gt(atomic_load(&obs.readings), 0);
+	cr_assert_eq(atomic_load(&obs.bad), 0, "gauge readings out of [0, capacity]");
+	cr_assert_eq(atomic_load(&bad_readings), 0, "%llu in-thread readings out of [0, capacity]",
 		     (unsigned long long)atomic_load(&bad_readings));
 	spsc_deinit(&q);
 }

@@ -22,7 +22,7 @@
 static struct stream s;
 static uint64_t total;
 static _Atomic int done;
-static _Atomic uint64_t bad_readings, readings;
+static _Atomic uint64_t bad_readings; /* in-thread exact checks */
 static uint64_t released, release_wrong;
 
 static void count_release(void *item, void *ctx)
@@ -65,26 +65,21 @@ static void *consumer(void *arg)
 	return NULL;
 }
 
-static void *observer(void *arg)
+/* a reading from outside: the public gauges stay within [0, capacity] */
+static bool gauges_ok(void)
 {
-	(void)arg;
-	while (!atomic_load_explicit(&done, memory_order_relaxed)) {
-		for (int i = 0; i < CONSUMERS; i++)
-			if (stream_consumer_lag(&s, i) > s.cap)
-				atomic_fetch_add(&bad_readings, 1);
-		if (stream_backpressure(&s) > s.cap)
-			atomic_fetch_add(&bad_readings, 1);
-		atomic_fetch_add_explicit(&readings, 1, memory_order_relaxed);
-		sched_yield(); /* two cores: let the threads under test run */
-	}
-	return NULL;
+	for (int i = 0; i < CONSUMERS; i++)
+		if (stream_consumer_lag(&s, i) > s.cap)
+			return false;
+	return stream_backpressure(&s) <= s.cap;
 }
 
 Test(stress_stream, ten_million_items_three_consumers, .timeout = 600)
 {
 	unsigned spins = 0;
 	struct reader r[CONSUMERS];
-	pthread_t th[CONSUMERS], obs;
+	pthread_t th[CONSUMERS];
+	struct tu_observer obs;
 	void *batch[64];
 	uint64_t next = 0, seed = 3;
 
@@ -96,7 +91,7 @@ Test(stress_stream, ten_million_items_three_consumers, .timeout = 600)
 	}
 	for (int i = 0; i < CONSUMERS; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, consumer, &r[i]), 0);
-	cr_assert_eq(pthread_create(&obs, NULL, observer, NULL), 0);
+	cr_assert_eq(tu_observer_start(&obs, gauges_ok), 0);
 	while (next < total) {
 		uint32_t n = (uint32_t)(tu_rand(&seed) % 64) + 1;
 		if (n > total - next)
@@ -112,8 +107,7 @@ Test(stress_stream, ten_million_items_three_consumers, .timeout = 600)
 	}
 	for (int i = 0; i < CONSUMERS; i++)
 		pthread_join(th[i], NULL);
-	atomic_store(&done, 1);
-	pthread_join(obs, NULL);
+	tu_observer_stop(&obs);
 	for (int i = 0; i < CONSUMERS; i++) {
 		cr_assert_eq(r[i].seen, total);
 		cr_assert_eq(r[i].wrong, 0, "consumer %d: %llu items out of order", i,
@@ -123,8 +117,9 @@ Test(stress_stream, ten_million_items_three_consumers, .timeout = 600)
 	stream_reclaim(&s);
 	cr_assert_eq(released, total, "every item released once all cursors passed it");
 	cr_assert_eq(release_wrong, 0);
-	cr_assert_gt(atomic_load(&readings), 0);
-	cr_assert_eq(atomic_load(&bad_readings), 0);
+	cr_assert_gt(atomic_load(&obs.readings), 0);
+	cr_assert_eq(atomic_load(&obs.bad), 0, "gauge readings out of [0, capacity]");
+	cr_assert_eq(atomic_load(&bad_readings), 0, "in-thread readings out of [0, capacity]");
 	stream_deinit(&s);
 	cr_assert_eq(released, total, "nothing released twice");
 }

@@ -200,6 +200,14 @@ Test(stream, stream_kill_ends_everyone, .init = setup8, .fini = teardown)
 	cr_assert_eq(stream_consumers(&s), 0);
 }
 
+Test(stream, out_of_range_ids_are_refused, .init = setup8, .fini = teardown)
+{
+	cr_assert_eq(stream_consumer_kill(&s, -1), -ENOENT);
+	cr_assert_eq(stream_consumer_kill(&s, STREAM_MAX_CONSUMERS), -ENOENT);
+	cr_assert_eq(stream_consumer_close(&s, STREAM_MAX_CONSUMERS + 5), -ENOENT);
+	cr_assert_eq(stream_consumer_lag(&s, -3), 0);
+}
+
 Test(stream, consumer_slots_run_out, .init = setup8, .fini = teardown)
 {
 	for (int i = 0; i < STREAM_MAX_CONSUMERS; i++)
