@@ -2,8 +2,11 @@
  * epoch: a thin wrapper over concurrencykit's ck_epoch, for read-mostly
  * tables (the channel table) that workers read without locks.
  *
- * Owns: nothing but the names. An epoch domain (struct epoch) has one record
- * (struct epoch_rec) per thread that reads or retires; a reader brackets its
+ * Owns: the records of a domain. An epoch domain (struct epoch) has one record
+ * (struct epoch_rec) per thread that reads or retires, taken with epoch_join
+ * and given back with epoch_leave; ck_epoch keeps every record it has seen on
+ * a list for the domain's whole life, so records are allocated (or recycled)
+ * here and freed only by epoch_deinit, never on a thread's stack. A reader brackets its
  * lookups with epoch_enter/epoch_exit; a writer unlinks an object, then
  * epoch_retire()s it, and the object's destructor runs once no reader that
  * could have seen it is still inside a section (at a later epoch_poll or
@@ -14,7 +17,8 @@
  *     writer: epoch_poll(rec)   runs destroy(x) when every reader has moved on
  *
  * Concurrency contract:
- *   - epoch_register / epoch_unregister: the thread that will own the record.
+ *   - epoch_init, epoch_deinit: no thread joined.
+ *   - epoch_join: any thread; epoch_leave: the record's owner.
  *   - epoch_enter, epoch_exit, epoch_retire, epoch_poll, epoch_barrier:
  *     the record's owner thread only.
  *   - epoch_load, epoch_publish: any thread.
@@ -33,13 +37,15 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-struct epoch {
-	ck_epoch_t ck;
+struct epoch_rec {
+	ck_epoch_record_t ck;       /* first: ck hands back its own pointer on recycle */
+	ck_epoch_section_t section; /* sections do not nest */
+	struct epoch_rec *next;     /* every record the domain allocated, for deinit */
 };
 
-struct epoch_rec {
-	ck_epoch_record_t ck;
-	ck_epoch_section_t section; /* sections do not nest */
+struct epoch {
+	ck_epoch_t ck;
+	struct epoch_rec *_Atomic recs;
 };
 
 /* Embed one in every object that is retired through the domain. */
@@ -48,11 +54,17 @@ typedef void epoch_destroy_fn(epoch_entry_t *entry);
 
 void epoch_init(struct epoch *e);
 
-/* Registers rec (caller's memory, which must outlive the domain) with the domain. */
-void epoch_register(struct epoch *e, struct epoch_rec *rec);
+/* Frees every record. All threads have left; nothing is pending. */
+void epoch_deinit(struct epoch *e);
 
-/* Runs every pending destructor of rec (waiting for readers), then leaves the domain. */
-void epoch_unregister(struct epoch_rec *rec);
+/*
+ * A record for the calling thread: one that a thread left earlier, or a new
+ * one. NULL when out of memory. The calling thread owns it until epoch_leave.
+ */
+struct epoch_rec *epoch_join(struct epoch *e);
+
+/* Runs every pending destructor of rec (waiting for readers), then gives it back. */
+void epoch_leave(struct epoch_rec *rec);
 
 static inline void epoch_enter(struct epoch_rec *rec)
 {

@@ -25,39 +25,39 @@ static void destroy(epoch_entry_t *e)
 
 static void *writer(void *arg)
 {
-	struct epoch_rec rec;
+	struct epoch_rec *rec;
 	uint64_t v = 0;
 
 	(void)arg;
 	bench_pin(0);
-	epoch_register(&dom, &rec);
+	rec = epoch_join(&dom);
 	while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
 		struct table *t = malloc(sizeof(*t));
 		t->value = ++v;
 		struct table *old = epoch_publish(&current, t);
-		epoch_retire(&rec, &old->entry, destroy);
-		epoch_poll(&rec);
+		epoch_retire(rec, &old->entry, destroy);
+		epoch_poll(rec);
 		struct timespec ts = {0, 10 * 1000};
 		nanosleep(&ts, NULL);
 	}
-	epoch_unregister(&rec);
+	epoch_leave(rec);
 	return NULL;
 }
 
 static void reads(uint64_t n, const char *params)
 {
-	struct epoch_rec rec;
+	struct epoch_rec *rec;
 	uint64_t sum = 0;
 
-	epoch_register(&dom, &rec);
+	rec = epoch_join(&dom);
 	double t0 = bench_now();
 	for (uint64_t i = 0; i < n; i++) {
-		epoch_enter(&rec);
+		epoch_enter(rec);
 		sum += ((struct table *)epoch_load(&current))->value;
-		epoch_exit(&rec);
+		epoch_exit(rec);
 	}
 	double secs = bench_now() - t0;
-	epoch_unregister(&rec);
+	epoch_leave(rec);
 	bench_report("epoch_read", "ck_epoch", params, n, secs);
 	if (sum == 0)
 		fprintf(stderr, "(sum %llu)\n", (unsigned long long)sum);
@@ -79,5 +79,6 @@ int main(int argc, char **argv)
 	atomic_store(&stop, 1);
 	pthread_join(w, NULL);
 	free(atomic_load(&current));
+	epoch_deinit(&dom);
 	return 0;
 }

@@ -37,22 +37,22 @@ static void destroy(epoch_entry_t *e)
 
 static void *reader(void *arg)
 {
-	struct epoch_rec rec;
+	struct epoch_rec *rec;
 	uint64_t last = 0, n = 0;
 
 	(void)arg;
-	epoch_register(&dom, &rec);
+	rec = epoch_join(&dom);
 	while (!atomic_load_explicit(&done, memory_order_relaxed)) {
-		epoch_enter(&rec);
+		epoch_enter(rec);
 		struct table *t = epoch_load(&current);
 		if (t->magic != GOOD || t->check != t->version * 3 || t->version < last)
 			atomic_fetch_add(&bad, 1);
 		last = t->version;
-		epoch_exit(&rec);
+		epoch_exit(rec);
 		n++;
 	}
 	atomic_fetch_add(&lookups, n);
-	epoch_unregister(&rec);
+	epoch_leave(rec);
 	return NULL;
 }
 
@@ -68,28 +68,29 @@ static struct table *make(uint64_t v)
 
 Test(stress_epoch, million_replacements_under_readers, .timeout = 600)
 {
-	struct epoch_rec wrec;
+	struct epoch_rec *wrec;
 	pthread_t th[READERS];
 	uint64_t n = tu_stress_items(10 * 1000 * 1000) / 10;
 
 	epoch_init(&dom);
-	epoch_register(&dom, &wrec);
+	wrec = epoch_join(&dom);
 	atomic_store(&current, make(0));
 	for (int i = 0; i < READERS; i++)
 		cr_assert_eq(pthread_create(&th[i], NULL, reader, NULL), 0);
 	for (uint64_t v = 1; v <= n; v++) {
 		struct table *old = epoch_publish(&current, make(v));
-		epoch_retire(&wrec, &old->entry, destroy);
+		epoch_retire(wrec, &old->entry, destroy);
 		if ((v & 63) == 0)
-			epoch_poll(&wrec);
+			epoch_poll(wrec);
 	}
 	atomic_store(&done, 1);
 	for (int i = 0; i < READERS; i++)
 		pthread_join(th[i], NULL);
-	epoch_barrier(&wrec);
+	epoch_barrier(wrec);
 	cr_assert_eq(atomic_load(&bad), 0, "a reader saw a freed or torn table");
 	cr_assert_eq(atomic_load(&destroyed), n, "every retired table destroyed once");
 	cr_assert_gt(atomic_load(&lookups), 0);
 	destroy(&((struct table *)atomic_load(&current))->entry);
-	epoch_unregister(&wrec);
+	epoch_leave(wrec);
+	epoch_deinit(&dom);
 }

@@ -24,17 +24,34 @@ static struct epoch dom;
 
 Test(epoch, retire_then_barrier_runs_the_destructor)
 {
-	struct epoch_rec rec;
+	struct epoch_rec *rec;
 	struct obj *o = malloc(sizeof(*o));
 
 	atomic_store(&destroyed, 0);
 	epoch_init(&dom);
-	epoch_register(&dom, &rec);
-	epoch_retire(&rec, &o->entry, destroy);
+	rec = epoch_join(&dom);
+	epoch_retire(rec, &o->entry, destroy);
 	cr_assert_eq(atomic_load(&destroyed), 0);
-	epoch_barrier(&rec);
+	epoch_barrier(rec);
 	cr_assert_eq(atomic_load(&destroyed), 1);
-	epoch_unregister(&rec);
+	epoch_leave(rec);
+	epoch_deinit(&dom);
+}
+
+Test(epoch, a_left_record_is_recycled)
+{
+	epoch_init(&dom);
+	struct epoch_rec *a = epoch_join(&dom);
+	struct epoch_rec *b = epoch_join(&dom);
+
+	cr_assert_not_null(a);
+	cr_assert_not_null(b);
+	cr_assert_neq(a, b);
+	epoch_leave(a);
+	cr_assert_eq(epoch_join(&dom), a, "a record given back is taken again before a new one");
+	epoch_leave(a);
+	epoch_leave(b);
+	epoch_deinit(&dom); /* frees both; LeakSanitizer checks that nothing is left */
 }
 
 Test(epoch, publish_and_load_swap_pointers)
@@ -49,44 +66,45 @@ Test(epoch, publish_and_load_swap_pointers)
 
 /* A reader inside a section keeps a retired object alive. */
 static _Atomic int reader_in, reader_go;
-static struct epoch_rec rrec;
+static struct epoch_rec *rrec;
 
 static void *reader(void *arg)
 {
 	(void)arg;
-	epoch_register(&dom, &rrec);
-	epoch_enter(&rrec);
+	rrec = epoch_join(&dom);
+	epoch_enter(rrec);
 	atomic_store(&reader_in, 1);
 	while (!atomic_load(&reader_go))
 		sched_yield();
-	epoch_exit(&rrec);
-	epoch_unregister(&rrec);
+	epoch_exit(rrec);
+	epoch_leave(rrec);
 	return NULL;
 }
 
 Test(epoch, reader_in_section_delays_reclamation, .timeout = 30)
 {
-	struct epoch_rec wrec;
+	struct epoch_rec *wrec;
 	pthread_t t;
 
 	atomic_store(&destroyed, 0);
 	atomic_store(&reader_in, 0);
 	atomic_store(&reader_go, 0);
 	epoch_init(&dom);
-	epoch_register(&dom, &wrec);
+	wrec = epoch_join(&dom);
 	cr_assert_eq(pthread_create(&t, NULL, reader, NULL), 0);
 	while (!atomic_load(&reader_in))
 		sched_yield();
 
 	struct obj *o = malloc(sizeof(*o));
-	epoch_retire(&wrec, &o->entry, destroy);
+	epoch_retire(wrec, &o->entry, destroy);
 	for (int i = 0; i < 1000; i++)
-		epoch_poll(&wrec);
+		epoch_poll(wrec);
 	cr_assert_eq(atomic_load(&destroyed), 0, "freed while a reader could see it");
 
 	atomic_store(&reader_go, 1);
 	pthread_join(t, NULL);
-	epoch_barrier(&wrec);
+	epoch_barrier(wrec);
 	cr_assert_eq(atomic_load(&destroyed), 1);
-	epoch_unregister(&wrec);
+	epoch_leave(wrec);
+	epoch_deinit(&dom);
 }
