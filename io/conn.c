@@ -1,0 +1,448 @@
+/*
+ * conn: one connection's bytes in and frames out, on its reactor thread.
+ *
+ * Input: the HTTP request head is gathered in c->in (bounded by max_header)
+ * and answered; after the upgrade, frame headers are gathered in c->in (at
+ * most 14 bytes) and payloads are copied once, from the provided buffer
+ * straight into the message being assembled, and unmasked in place there.
+ * A whole message goes to the worker through c->inq; when that ring is full
+ * the message waits in c->overflow and reading stops (TCP then pushes back on
+ * this client alone) until the worker drains.
+ *
+ *   HTTP --101--> WS --close/error--> CLOSING --sent or deadline--> DEAD
+ *     \--error response---------------^
+ *
+ * Output: the reactor's own frames (HTTP answers, pong, close) wait in
+ * c->local; the worker's in c->outq. conn__flush gathers both into one
+ * sendmsg (corking); a short send resumes where it stopped.
+ *
+ * Threads: the reactor that owns the connection, only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "reactor.h"
+
+static void conn__queue_local(struct io_conn *c, struct io_msg *m)
+{
+	m->next = NULL;
+	*c->local_tail = m;
+	c->local_tail = &m->next;
+	/* relaxed: a gauge of bytes queued; the worker adds its own with fetch_add */
+	atomic_fetch_add_explicit(&c->out_queued, m->hlen + m->len, memory_order_relaxed);
+}
+
+/* Queues raw bytes (an HTTP answer or a whole control frame) for sending. */
+static int conn__queue_raw(struct io_conn *c, const void *p, size_t n)
+{
+	struct io_msg *m = reactor__msg_new(c->r, n);
+
+	if (!m)
+		return -ENOMEM;
+	memcpy(m->data, p, n);
+	m->len = n;
+	m->hlen = 0;
+	conn__queue_local(c, m);
+	return 0;
+}
+
+void conn__close(struct io_conn *c, unsigned code, const char *why)
+{
+	uint8_t frame[WS_MAX_CONTROL_LEN + 2];
+
+	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+		return;
+	if (c->state == CONN_WS && code) {
+		size_t wl = why ? strlen(why) : 0;
+		int n = ws_encode_close(frame, sizeof(frame), (uint16_t)code, why, wl > 120 ? 120 : wl);
+		if (n < 0)
+			n = ws_encode_close(frame, sizeof(frame), (uint16_t)code, NULL, 0);
+		if (n > 0 && conn__queue_raw(c, frame, (size_t)n) == 0) {
+			c->state = CONN_CLOSING;
+			c->close_after_send = true;
+			c->deadline_ms = c->r->now_ms + 2000; /* a peer that never reads is cut off */
+			reactor__stop_recv(c);
+			conn__flush(c);
+			return;
+		}
+	}
+	reactor__kill(c);
+}
+
+static void conn__http_answer(struct io_conn *c, int status)
+{
+	char out[512];
+	int n = http_error_response(out, sizeof(out), status, NULL);
+
+	reactor__stop_recv(c);
+	if (n > 0 && conn__queue_raw(c, out, (size_t)n) == 0) {
+		c->state = CONN_CLOSING;
+		c->close_after_send = true;
+		c->deadline_ms = c->r->now_ms + 2000;
+		conn__flush(c);
+		return;
+	}
+	reactor__kill(c);
+}
+
+/* Returns how many bytes of p went into the request head. */
+static size_t conn__http_input(struct io_conn *c, const uint8_t *p, size_t n)
+{
+	const struct io_config *cfg = &c->r->s->cfg;
+	struct http_request req;
+	size_t room = cfg->max_header - c->in_len;
+	size_t take = n < room ? n : room;
+	int head, kind, rc;
+
+	memcpy(c->in + c->in_len, p, take);
+	c->in_len += (uint32_t)take;
+	head = http_parse_request(c->in, c->in_len, cfg->max_header, &req);
+	if (head == 0 && c->in_len == cfg->max_header)
+		head = HTTP_ERR_TOO_LARGE;
+	if (head == 0)
+		return take;
+	if (head < 0) {
+		conn__http_answer(c, http_error_status(head));
+		return take;
+	}
+	kind = http_classify(&req);
+	if (kind == HTTP_KIND_PLAIN) {
+		static const char health[] = "/health";
+		bool is_health = req.path.n == sizeof(health) - 1 &&
+				 memcmp(req.path.p, health, req.path.n) == 0;
+		conn__http_answer(c, is_health ? 200 : 404);
+		return take;
+	}
+	rc = kind < 0 ? kind : http_check_path(&req, cfg->path);
+	if (rc == 0)
+		rc = http_check_origin(&req, cfg->origins);
+	if (rc < 0) {
+		conn__http_answer(c, http_error_status(rc));
+		return take;
+	}
+
+	char out[512];
+	int len = http_upgrade_response(out, sizeof(out), &req);
+	if (len < 0 || conn__queue_raw(c, out, (size_t)len) < 0) {
+		conn__http_answer(c, 500);
+		return take;
+	}
+	c->state = CONN_WS;
+	ws_msg_init(&c->ws, cfg->max_payload);
+	conn__flush(c);
+
+	/* bytes after the head are the first frames (a client may pipeline them);
+	 * c->in now gathers frame headers, so move them out first */
+	uint32_t extra = c->in_len - (uint32_t)head;
+	if (extra) {
+		uint8_t *early = malloc(extra);
+		if (!early) {
+			reactor__kill(c);
+			return take;
+		}
+		memcpy(early, c->in + head, extra);
+		c->in_len = 0;
+		conn__input(c, early, extra);
+		free(early);
+		return take;
+	}
+	c->in_len = 0;
+	return take;
+}
+
+/* Hands a whole message to the worker, or parks it when the ring is full. */
+static void conn__deliver(struct io_conn *c, struct io_msg *m)
+{
+	m->next = NULL;
+	if (c->overflow || !spsc_push(&c->inq, m)) {
+		*c->overflow_tail = m;
+		c->overflow_tail = &m->next;
+	} else {
+		reactor__notify_worker(c);
+	}
+	if ((c->overflow || spsc_free(&c->inq) == 0) &&
+	    !atomic_load_explicit(&c->paused, memory_order_relaxed)) { /* own field */
+		/* seq_cst: the worker checks paused after draining; see io_conn_recv */
+		atomic_store(&c->paused, 1);
+		reactor__stop_recv(c);
+	}
+}
+
+void conn__drain_overflow(struct io_conn *c)
+{
+	bool moved = false;
+
+	while (c->overflow && spsc_push(&c->inq, c->overflow)) {
+		c->overflow = c->overflow->next;
+		moved = true;
+	}
+	if (!c->overflow)
+		c->overflow_tail = &c->overflow;
+	if (moved)
+		reactor__notify_worker(c);
+	if (!c->overflow && spsc_free(&c->inq) > 0 && atomic_load(&c->paused) &&
+	    c->state == CONN_WS) {
+		atomic_store(&c->paused, 0);
+		reactor__queue_rearm(c);
+	}
+}
+
+static void conn__control(struct io_conn *c)
+{
+	uint8_t frame[WS_MAX_CONTROL_LEN + 2];
+	uint16_t code;
+	const uint8_t *reason;
+	size_t rlen;
+	int n, rc;
+
+	switch (c->ws.frame_opcode) {
+	case WS_OP_PING:
+		n = ws_encode_control(frame, sizeof(frame), WS_OP_PONG, c->ctl, c->ctl_len);
+		if (n > 0 && conn__queue_raw(c, frame, (size_t)n) == 0)
+			conn__flush(c);
+		break;
+	case WS_OP_CLOSE:
+		rc = ws_parse_close_payload(c->ctl, c->ctl_len, &code, &reason, &rlen);
+		if (rc < 0) {
+			conn__close(c, ws_error_close_code(rc), ws_strerror(rc));
+			break;
+		}
+		/* answer with the peer's code, as RFC 6455 5.5.1 suggests */
+		conn__close(c, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
+		break;
+	default: /* pong: nothing to do */
+		break;
+	}
+}
+
+/* Starts a frame whose header is in c->hdr. 0, or -1 when c was closed. */
+static int conn__frame_begin(struct io_conn *c)
+{
+	int rc = ws_msg_frame_begin(&c->ws, &c->hdr);
+
+	if (rc < 0) {
+		conn__close(c, ws_error_close_code(rc), ws_strerror(rc));
+		return -1;
+	}
+	if (ws_opcode_is_control(c->hdr.opcode)) {
+		c->ctl_len = 0;
+		return 0;
+	}
+	uint64_t need = (c->cur ? c->cur->len : 0) + c->hdr.len;
+	if (!c->cur || c->cur->cap < need) {
+		/* a fragment grows the message: the assembler already bounded it */
+		struct io_msg *m = reactor__msg_new(c->r, need);
+		if (!m) {
+			conn__close(c, WS_CLOSE_INTERNAL, "out of memory");
+			return -1;
+		}
+		m->len = 0;
+		if (c->cur) {
+			memcpy(m->data, c->cur->data, c->cur->len);
+			m->len = c->cur->len;
+			io_msg_free(c->cur);
+		}
+		c->cur = m;
+	}
+	return 0;
+}
+
+static void conn__ws_input(struct io_conn *c, const uint8_t *p, size_t n)
+{
+	while (c->state == CONN_WS) {
+		if (!c->ws.in_frame) {
+			if (n == 0)
+				return;
+			size_t take = WS_MAX_HEADER - c->in_len;
+			if (take > n)
+				take = n;
+			memcpy(c->in + c->in_len, p, take);
+			int hl = ws_parse_header(c->in, c->in_len + take, &c->hdr);
+			if (hl == 0) {
+				c->in_len += (uint32_t)take;
+				return;
+			}
+			if (hl < 0) {
+				conn__close(c, ws_error_close_code(hl), ws_strerror(hl));
+				return;
+			}
+			size_t used = (size_t)hl - c->in_len;
+			p += used;
+			n -= used;
+			c->in_len = 0;
+			if (conn__frame_begin(c) < 0)
+				return;
+		}
+
+		uint64_t left = c->ws.frame_left;
+		size_t take = left < n ? (size_t)left : n;
+		bool control = ws_opcode_is_control(c->ws.frame_opcode);
+		uint8_t *dst = control ? c->ctl + c->ctl_len : c->cur->data + c->cur->len;
+
+		memcpy(dst, p, take);
+		int rc = ws_msg_frame_data(&c->ws, dst, take);
+		if (rc < 0) {
+			conn__close(c, ws_error_close_code(rc), ws_strerror(rc));
+			return;
+		}
+		if (control)
+			c->ctl_len += (uint32_t)take;
+		else
+			c->cur->len += take;
+		p += take;
+		n -= take;
+		if (c->ws.frame_left)
+			return; /* n is 0: the rest of the frame comes later */
+
+		rc = ws_msg_frame_end(&c->ws);
+		if (rc < 0) {
+			conn__close(c, ws_error_close_code(rc), ws_strerror(rc));
+			return;
+		}
+		if (rc == WS_FRAME_MESSAGE) {
+			struct io_msg *m = c->cur;
+			c->cur = NULL;
+			m->opcode = c->ws.msg_opcode;
+			conn__deliver(c, m);
+		} else if (rc == WS_FRAME_CONTROL) {
+			conn__control(c);
+		}
+	}
+}
+
+void conn__input(struct io_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->state == CONN_HTTP) {
+		size_t used = conn__http_input(c, p, n);
+		p += used;
+		n -= used;
+	}
+	if (c->state == CONN_WS && n)
+		conn__ws_input(c, p, n);
+	/* CLOSING and DEAD read nothing more */
+}
+
+/* Adds the iovecs of m, skipping its first `skip` bytes. */
+static int conn__iov(struct iovec *iov, struct io_msg *m, uint32_t skip)
+{
+	int k = 0;
+
+	if (skip < m->hlen) {
+		iov[k++] = (struct iovec){m->hdr + skip, (size_t)(m->hlen - skip)};
+		skip = 0;
+	} else {
+		skip -= m->hlen;
+	}
+	if (m->len > skip)
+		iov[k++] = (struct iovec){m->data + skip, (size_t)(m->len - skip)};
+	return k;
+}
+
+void conn__flush(struct io_conn *c)
+{
+	const int max = (int)(sizeof(c->sending) / sizeof(c->sending[0]));
+
+	if (c->send_inflight || c->fd < 0)
+		return;
+	/* the reactor's frames first: a pong or close must not wait behind a backlog */
+	while (c->nsending < max && c->local) {
+		c->sending[c->nsending++] = c->local;
+		c->local = c->local->next;
+	}
+	if (!c->local)
+		c->local_tail = &c->local;
+	if (c->nsending < max && c->state != CONN_CLOSING)
+		c->nsending += (int)spsc_pop_n(&c->outq, (void **)c->sending + c->nsending,
+					       (uint32_t)(max - c->nsending));
+	if (c->nsending == 0) {
+		if (c->close_after_send)
+			reactor__kill(c);
+		return;
+	}
+
+	int niov = 0;
+	for (int i = 0; i < c->nsending; i++)
+		niov += conn__iov(c->iov + niov, c->sending[i], i == 0 ? c->send_skip : 0);
+	c->mh = (struct msghdr){.msg_iov = c->iov, .msg_iovlen = (size_t)niov};
+
+	struct io_uring_sqe *sqe = reactor__sqe(c->r);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
+	io_uring_sqe_set_data64(sqe, io__ud(OP_SEND, c->gen, c->slot));
+	c->send_inflight = true;
+}
+
+void conn__sent(struct io_conn *c, int res)
+{
+	c->send_inflight = false;
+	if (res < 0) {
+		reactor__kill(c); /* reset by peer, broken pipe: nothing more to say */
+		return;
+	}
+	/* relaxed: a gauge read by the worker's limit check and the stats */
+	atomic_fetch_add_explicit(&c->out_sent, (uint64_t)res, memory_order_relaxed);
+
+	uint64_t left = (uint64_t)res;
+	int done = 0;
+	while (done < c->nsending) {
+		struct io_msg *m = c->sending[done];
+		uint64_t size = m->hlen + m->len - c->send_skip;
+		if (left < size) {
+			c->send_skip += (uint32_t)left;
+			break;
+		}
+		left -= size;
+		c->send_skip = 0;
+		io_msg_free(m);
+		done++;
+	}
+	memmove(c->sending, c->sending + done, (size_t)(c->nsending - done) * sizeof(c->sending[0]));
+	c->nsending -= done;
+	if (c->state != CONN_DEAD)
+		conn__flush(c);
+}
+
+void conn__reset(struct io_conn *c)
+{
+	struct io_msg *m;
+
+	while ((m = spsc_pop(&c->inq)))
+		io_msg_free(m);
+	while ((m = spsc_pop(&c->outq)))
+		io_msg_free(m);
+	for (struct io_msg *x = c->overflow, *next; x; x = next) {
+		next = x->next;
+		io_msg_free(x);
+	}
+	for (struct io_msg *x = c->local, *next; x; x = next) {
+		next = x->next;
+		io_msg_free(x);
+	}
+	for (int i = 0; i < c->nsending; i++)
+		io_msg_free(c->sending[i]);
+	io_msg_free(c->cur);
+	c->cur = NULL;
+	c->overflow = NULL;
+	c->overflow_tail = &c->overflow;
+	c->local = NULL;
+	c->local_tail = &c->local;
+	c->nsending = 0;
+	c->send_skip = 0;
+	c->in_len = 0;
+	c->ctl_len = 0;
+	c->close_after_send = false;
+	c->recv_armed = false;
+	c->send_inflight = false;
+	c->worker_seen = false;
+	c->rearm = false;
+	/* relaxed: nobody else holds the connection now */
+	atomic_store_explicit(&c->paused, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_notified, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_notified, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->closed, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->released, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->kill_code, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_queued, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_sent, 0, memory_order_relaxed);
+}

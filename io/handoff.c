@@ -1,0 +1,154 @@
+/*
+ * handoff: the worker's side of a connection, and messages.
+ *
+ * A reactor pushes a whole message into c->inq, then queues c in its
+ * worker's inbox unless it is queued already (c->in_notified). The worker
+ * clears that flag before it drains the ring, so a message pushed after the
+ * drain queues c again and none is left behind. The way back is the same:
+ * frames into c->outq, c into the reactor's notify queue (c->out_notified).
+ * Either side sleeps on an eventfd only after saying so (`sleeping`), and the
+ * other writes the eventfd only when it finds that flag set: one system call
+ * per sleep, none while both are busy.
+ *
+ * Threads: io_inbox_wait, io_conn_recv, io_conn_send and io_conn_release run
+ * on the worker that owns the inbox; io_msg_* on any thread.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "reactor.h"
+
+struct io_msg *io_msg_new(uint64_t cap)
+{
+	struct io_msg *m = malloc(sizeof(*m) + cap);
+
+	if (!m)
+		return NULL;
+	m->next = NULL;
+	m->len = 0;
+	m->cap = cap;
+	m->opcode = WS_OP_BINARY;
+	m->hlen = 0;
+	m->pooled = 0;
+	return m;
+}
+
+void io_msg_free(struct io_msg *m)
+{
+	if (!m)
+		return;
+	if (m->pooled)
+		pool_free(m);
+	else
+		free(m);
+}
+
+void io_msg_frame(struct io_msg *m)
+{
+	m->hlen = (uint8_t)ws_encode_header(m->hdr, true, m->opcode, m->len);
+}
+
+int io_inbox_wait(struct io_inbox *in, struct io_conn **conns, int max, int timeout_ms)
+{
+	for (int round = 0;; round++) {
+		uint32_t n = mpsc_pop_n(&in->ready, (void **)conns, (uint32_t)max);
+		if (n) {
+			for (uint32_t i = 0; i < n; i++)
+				/* seq_cst: cleared before draining; see the top of the file */
+				atomic_store(&conns[i]->in_notified, 0);
+			return (int)n;
+		}
+		if (round < 64) { /* a cross-thread wake costs ~20 us: look again first */
+			sched_yield();
+			continue;
+		}
+		if (round > 64)
+			return 0; /* slept once: the caller checks for shutdown and calls again */
+		/* seq_cst: a reactor that pushes after this load sees sleeping and wakes us */
+		atomic_store(&in->sleeping, 1);
+		if (mpsc_size(&in->ready)) {
+			atomic_store(&in->sleeping, 0);
+			continue;
+		}
+		struct pollfd pfd = {.fd = in->efd, .events = POLLIN};
+		if (poll(&pfd, 1, timeout_ms) > 0) {
+			uint64_t v;
+			(void)!read(in->efd, &v, sizeof(v));
+		}
+		atomic_store(&in->sleeping, 0);
+	}
+}
+
+void io_inbox_wake(struct io_inbox *in)
+{
+	uint64_t one = 1;
+
+	(void)!write(in->efd, &one, sizeof(one));
+}
+
+static void conn__notify_reactor(struct io_conn *c)
+{
+	struct reactor *r = c->r;
+
+	/* seq_cst exchange: pairs with the reactor clearing it before it looks at c */
+	if (atomic_exchange(&c->out_notified, 1))
+		return;
+	while (!mpsc_push(&r->notify, c))
+		; /* sized for every connection, each queued at most once: never full */
+	if (atomic_exchange(&r->sleeping, 0)) {
+		uint64_t one = 1;
+		(void)!write(r->efd, &one, sizeof(one));
+	}
+}
+
+int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max)
+{
+	/* closed before the ring: the reactor sets it after its last push */
+	int closed = atomic_load(&c->closed);
+	uint32_t n = spsc_pop_n(&c->inq, (void **)msgs, (uint32_t)max);
+
+	if (n && atomic_load(&c->paused))
+		conn__notify_reactor(c); /* room again: let the reactor read on */
+	if (n == 0 && closed)
+		return -EPIPE;
+	return (int)n;
+}
+
+int io_conn_send(struct io_conn *c, struct io_msg *m)
+{
+	const struct io_config *cfg = &c->r->s->cfg;
+	uint64_t size = m->hlen + m->len;
+	/* relaxed: gauges; being a frame late in noticing the limit is harmless */
+	uint64_t sent = atomic_load_explicit(&c->out_sent, memory_order_relaxed);
+	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed);
+
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed) ||
+	    queued - sent + size > cfg->outbound_limit || !spsc_push(&c->outq, m)) {
+		io_msg_free(m);
+		if (!atomic_load_explicit(&c->closed, memory_order_relaxed)) {
+			int none = 0;
+			atomic_compare_exchange_strong(&c->kill_code, &none,
+						       IO_CLOSE_SLOW_CONSUMER);
+			conn__notify_reactor(c);
+		}
+		return -ENOBUFS;
+	}
+	atomic_fetch_add_explicit(&c->out_queued, size, memory_order_relaxed);
+	conn__notify_reactor(c);
+	return 0;
+}
+
+void io_conn_release(struct io_conn *c)
+{
+	struct io_msg *m;
+
+	while (spsc_pop_n(&c->inq, (void **)&m, 1))
+		io_msg_free(m);
+	/* seq_cst: ordered before the notify flag, so a reactor that finds c
+	 * already queued still reads released = 1 when it gets to it */
+	atomic_store(&c->released, 1);
+	conn__notify_reactor(c);
+}

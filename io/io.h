@@ -1,0 +1,123 @@
+/*
+ * io: the transport's interface to the rest of sluice. Reactor threads own
+ * every socket (io_uring: multishot accept, multishot recv into a provided
+ * buffer ring, HTTP upgrade, WebSocket framing); worker threads receive whole
+ * messages and send frames back through per-connection lock-free rings.
+ *
+ *   reactor r  --(conn inbound SPSC: struct io_msg *)-->  worker w
+ *              --(worker inbox MPSC: struct io_conn *)-->
+ *   reactor r  <--(conn outbound SPSC: struct io_msg *)-- worker w
+ *              <--(reactor notify MPSC: struct io_conn *)--
+ *
+ * A connection is bound to one reactor and one worker for its whole life, so
+ * its messages are handled in arrival order. Workers never see a file
+ * descriptor.
+ *
+ * Threads: io_server_* from the thread that runs the server (main); io_inbox_*
+ * and io_conn_* (except where noted) from the worker that owns the inbox.
+ */
+#ifndef SLUICE_IO_H
+#define SLUICE_IO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct io_config {
+	const char *host;               /* bind address, default 127.0.0.1 */
+	uint16_t port;                  /* 0: the kernel picks one */
+	const char *path;               /* WebSocket path, default /socketcluster/ */
+	const char *origins;            /* socketcluster-style, default "*:*" */
+	int reactors;                   /* default: number of CPUs */
+	int workers;                    /* default: number of CPUs */
+	uint32_t max_conns;             /* per reactor */
+	uint64_t max_payload;           /* largest message (1009 above) */
+	uint32_t max_header;            /* largest HTTP request head (431 above) */
+	uint32_t handshake_timeout_ms;  /* whole HTTP request deadline */
+	uint64_t outbound_limit;        /* bytes queued per connection before 4100 */
+	uint32_t inbound_ring;          /* messages a connection may queue for its worker */
+	uint32_t outbound_ring;         /* frames a connection may queue for sending */
+};
+
+/* The defaults, documented in sluiced --help. */
+void io_config_defaults(struct io_config *cfg);
+
+/* The close code sluice sends a slow consumer (outbound limit exceeded). */
+#define IO_CLOSE_SLOW_CONSUMER 4100
+
+/* A whole WebSocket message (inbound), or a frame to send (outbound). */
+struct io_msg {
+	struct io_msg *next;   /* reactor-private lists */
+	uint64_t len;          /* payload bytes */
+	uint64_t cap;          /* payload capacity */
+	uint8_t opcode;        /* WS_OP_TEXT or WS_OP_BINARY (or a control opcode) */
+	uint8_t hlen;          /* bytes of hdr in use when outbound; 0 for raw bytes */
+	uint8_t pooled;        /* from a reactor's pool (else malloc) */
+	uint8_t hdr[14];       /* the frame header, written by io_msg_frame */
+	uint8_t data[];        /* payload */
+};
+
+/* A message of cap payload bytes, or NULL. Any thread. */
+struct io_msg *io_msg_new(uint64_t cap);
+void io_msg_free(struct io_msg *m);
+
+/* Makes m an outbound server frame of its opcode and len (writes its header). */
+void io_msg_frame(struct io_msg *m);
+
+struct io_server;
+struct io_conn;
+struct io_inbox;
+
+/*
+ * Creates the reactors and inboxes and binds the listeners (so a port 0 is
+ * resolved when this returns). Returns 0 or -errno with nothing left behind.
+ */
+int io_server_create(const struct io_config *cfg, struct io_server **out);
+
+/* The port the listeners are bound to. */
+uint16_t io_server_port(const struct io_server *s);
+
+/* Inbox of worker i (0 <= i < cfg->workers). */
+struct io_inbox *io_server_inbox(struct io_server *s, int i);
+
+/* Starts the reactor threads. 0 or -errno. */
+int io_server_start(struct io_server *s);
+
+/*
+ * Stops accepting, closes every WebSocket with 1001 and waits for the
+ * reactors to finish (workers must keep draining their inboxes meanwhile).
+ */
+void io_server_stop(struct io_server *s);
+
+/* Frees everything; the reactors are stopped and the workers gone. */
+void io_server_destroy(struct io_server *s);
+
+/*
+ * The next connections with work for this worker, up to max; waits up to
+ * timeout_ms when there are none (spinning briefly, then sleeping on an
+ * eventfd). Returns how many, 0 on timeout. Worker thread only.
+ */
+int io_inbox_wait(struct io_inbox *in, struct io_conn **conns, int max, int timeout_ms);
+
+/* Wakes a worker sleeping in io_inbox_wait (any thread; for shutdown). */
+void io_inbox_wake(struct io_inbox *in);
+
+/*
+ * Takes up to max messages of c, oldest first; the worker owns them. Returns
+ * how many, or -EPIPE once c is closed and drained: the worker then calls
+ * io_conn_release(c) and never touches c again.
+ */
+int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max);
+
+/*
+ * Queues m (made a frame with io_msg_frame) for sending on c and takes
+ * ownership. Returns 0, or -ENOBUFS when c's outbound ring or byte limit is
+ * full: m is freed and c is closed as a slow consumer (4100).
+ */
+int io_conn_send(struct io_conn *c, struct io_msg *m);
+
+/* Hands c back after -EPIPE from io_conn_recv. */
+void io_conn_release(struct io_conn *c);
+
+#endif

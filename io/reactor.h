@@ -1,0 +1,156 @@
+/*
+ * reactor: the private structures of io/ shared by reactor.c (the event
+ * loop, sockets), conn.c (bytes to messages, frames out) and handoff.c (the
+ * worker side). Not part of any public API.
+ *
+ * Threads: a struct reactor and its connections' socket state belong to one
+ * reactor thread. The fields of struct io_conn marked [w] belong to its
+ * worker; [a] are atomics either side may read.
+ */
+#ifndef SLUICE_IO_REACTOR_H
+#define SLUICE_IO_REACTOR_H
+
+#include <liburing.h>
+#include <pthread.h>
+
+#include "http.h"
+#include "io.h"
+#include "mpsc.h"
+#include "pool.h"
+#include "spsc.h"
+#include "ws.h"
+
+enum conn_state {
+	CONN_FREE = 0,
+	CONN_HTTP,    /* reading the request head */
+	CONN_WS,      /* upgraded */
+	CONN_CLOSING, /* close frame or error response queued; no more input */
+	CONN_DEAD,    /* fd closed; waiting for in-flight requests and the worker */
+};
+
+struct io_conn {
+	/* reactor's */
+	struct reactor *r;
+	uint32_t slot;
+	uint32_t gen;
+	int fd;
+	enum conn_state state;
+	bool recv_armed;     /* a multishot recv is in flight */
+	bool send_inflight;  /* a sendmsg is in flight */
+	_Atomic int paused;  /* [a] inbound ring full: recv stopped until the worker drains */
+	bool worker_seen;    /* the worker has this connection (must release it) */
+	bool close_after_send;
+	bool rearm;          /* recv must be armed again at the end of this loop turn */
+	uint32_t rearm_next; /* slot + 1 of the next connection to re-arm; 0 ends */
+	uint64_t deadline_ms;        /* of the HTTP request */
+	uint8_t *in;                 /* HTTP head, or a WebSocket frame header, in pieces */
+	uint32_t in_len;
+	struct ws_msg_state ws;
+	struct ws_header hdr;        /* of the frame being read */
+	struct io_msg *cur;          /* message being assembled */
+	uint8_t ctl[WS_MAX_CONTROL_LEN];
+	uint32_t ctl_len;
+	struct io_msg *overflow;     /* whole messages waiting for room in inq */
+	struct io_msg **overflow_tail;
+	struct io_msg *local;        /* reactor's own frames (pong, close, HTTP), FIFO */
+	struct io_msg **local_tail;
+	struct io_msg *sending[64];  /* frames in the sendmsg in flight */
+	struct iovec iov[128];
+	struct msghdr mh;
+	int nsending;
+	uint32_t send_skip;          /* bytes of sending[0] already sent */
+
+	/* the two rings and their atomics */
+	struct spsc inq;             /* reactor -> worker */
+	struct spsc outq;            /* worker -> reactor */
+	struct io_inbox *wi;         /* the worker's inbox */
+	_Atomic int in_notified;     /* [a] c is in the worker's inbox */
+	_Atomic int out_notified;    /* [a] c is in the reactor's notify queue */
+	_Atomic int closed;          /* [a] the reactor has closed c */
+	_Atomic int released;        /* [a] the worker let go of c */
+	_Atomic int kill_code;       /* [a] worker asks the reactor to close with this */
+	_Atomic uint64_t out_queued; /* [a] bytes pushed by the worker */
+	_Atomic uint64_t out_sent;   /* [a] bytes written by the reactor */
+};
+
+struct io_inbox {
+	struct mpsc ready;       /* connections with inbound work */
+	int efd;                 /* wakes the worker */
+	_Atomic int sleeping;
+};
+
+struct reactor {
+	struct io_server *s;
+	int id;
+	pthread_t thread;
+	struct io_uring ring;
+	int listen_fd;
+	int efd;                   /* workers wake the reactor */
+	uint64_t efd_val;
+	_Atomic int sleeping;
+	_Atomic int stopping;
+	struct mpsc notify;        /* connections with outbound work or a release */
+	struct io_uring_buf_ring *br;
+	uint8_t *bufs;
+	uint32_t nbufs;
+	uint32_t bufsz;
+	struct io_conn **conns;    /* slot -> connection */
+	uint32_t *free_slots;
+	uint32_t nfree;
+	uint32_t live;             /* connections not free */
+	bool accept_armed;
+	uint64_t accept_retry_ms;
+	uint64_t now_ms;
+	uint64_t next_tick_ms;
+	uint64_t stop_deadline_ms;
+	int next_worker;
+	uint32_t rearm_head;       /* slot + 1 of the first connection to re-arm */
+	uint32_t br_added;         /* buffers given back this loop turn */
+	struct pool msgs;          /* small inbound messages */
+	/* counters (reactor writes, anyone reads) */
+	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed;
+};
+
+struct io_server {
+	struct io_config cfg;
+	uint16_t port;
+	int nreactors, nworkers;
+	struct reactor *reactors;
+	struct io_inbox *inboxes;
+	bool started;
+};
+
+/* user_data: operation (8 bits) | generation (24 bits) | slot (32 bits) */
+enum io_op {
+	OP_ACCEPT = 1,
+	OP_RECV,
+	OP_SEND,
+	OP_WAKE,
+	OP_CANCEL,
+};
+
+static inline uint64_t io__ud(enum io_op op, uint32_t gen, uint32_t slot)
+{
+	return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | slot;
+}
+
+/* A message for reactor r: from its pool when small. NULL when out of memory. */
+struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap);
+
+/* conn.c: input and output of one connection, on its reactor */
+void conn__input(struct io_conn *c, const uint8_t *p, size_t n);
+void conn__close(struct io_conn *c, unsigned code, const char *why);
+void conn__flush(struct io_conn *c);
+void conn__sent(struct io_conn *c, int res);
+void conn__drain_overflow(struct io_conn *c);
+void conn__reset(struct io_conn *c);
+
+/* reactor.c: services conn.c needs */
+struct io_uring_sqe *reactor__sqe(struct reactor *r);
+void reactor__notify_worker(struct io_conn *c);
+void reactor__arm_recv(struct io_conn *c);
+void reactor__stop_recv(struct io_conn *c);
+void reactor__kill(struct io_conn *c);
+void reactor__queue_rearm(struct io_conn *c);
+
+#endif
