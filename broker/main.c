@@ -42,6 +42,8 @@ static void usage(FILE *f, const struct io_config *d)
 		"  --inbound-ring N         messages one connection may queue for its worker; when\n"
 		"                           full, sluiced stops reading that client (default %u)\n"
 		"  --outbound-ring N        frames one connection may queue for sending (default %u)\n"
+		"  --io-uring MODE          reactor ring set-up: defer (SINGLE_ISSUER+DEFER_TASKRUN),\n"
+		"                           coop (SINGLE_ISSUER+COOP_TASKRUN) or plain (default defer)\n"
 		"  --echo                   echo mode (the default, for now)\n"
 		"  --version                print the version\n"
 		"  --help                   this text\n"
@@ -87,6 +89,7 @@ int main(int argc, char **argv)
 		{"outbound-limit", required_argument, 0, 'l'},
 		{"inbound-ring", required_argument, 0, 'i'},
 		{"outbound-ring", required_argument, 0, 'O'},
+		{"io-uring", required_argument, 0, 'u'},
 		{"echo", no_argument, 0, 'e'},
 		{"version", no_argument, 0, 'V'},
 		{"help", no_argument, 0, '?' + 256},
@@ -124,6 +127,19 @@ int main(int argc, char **argv)
 		case 'l': cfg.outbound_limit = number("outbound-limit", optarg, 1024, 1ull << 40); break;
 		case 'i': cfg.inbound_ring = (uint32_t)number("inbound-ring", optarg, 2, 1u << 20); break;
 		case 'O': cfg.outbound_ring = (uint32_t)number("outbound-ring", optarg, 2, 1u << 20); break;
+		case 'u':
+			if (!strcmp(optarg, "defer"))
+				cfg.uring_mode = IO_URING_DEFER;
+			else if (!strcmp(optarg, "coop"))
+				cfg.uring_mode = IO_URING_COOP;
+			else if (!strcmp(optarg, "plain"))
+				cfg.uring_mode = IO_URING_PLAIN;
+			else {
+				fprintf(stderr, "sluiced: --io-uring is defer, coop or plain, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'e': break;
 		case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
 		case '?' + 256: usage(stdout, &dflt); return 0;

@@ -38,6 +38,14 @@ struct io_config {
 	uint64_t outbound_limit;        /* bytes queued per connection before 4100 */
 	uint32_t inbound_ring;          /* messages a connection may queue for its worker */
 	uint32_t outbound_ring;         /* frames a connection may queue for sending */
+	int uring_mode;                 /* enum io_uring_mode */
+};
+
+/* io_uring set-up flags of the reactors; perf/RESULTS.md compares them. */
+enum io_uring_mode {
+	IO_URING_DEFER = 0, /* SINGLE_ISSUER | DEFER_TASKRUN */
+	IO_URING_COOP,      /* SINGLE_ISSUER | COOP_TASKRUN */
+	IO_URING_PLAIN,     /* none */
 };
 
 /* The defaults, documented in sluiced --help. */

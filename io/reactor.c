@@ -399,9 +399,12 @@ static void *reactor__run(void *arg)
 	int rc;
 
 	/* one thread submits and reaps: let the kernel skip cross-thread work */
-	p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	if (r->s->cfg.uring_mode == IO_URING_DEFER)
+		p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
+	else if (r->s->cfg.uring_mode == IO_URING_COOP)
+		p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
 	rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
-	if (rc == -EINVAL) {
+	if (rc == -EINVAL) { /* an older kernel: plain rings work everywhere */
 		p = (struct io_uring_params){0};
 		rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
 	}
@@ -460,7 +463,8 @@ static void *reactor__run(void *arg)
 	return NULL;
 }
 
-static int reactor__listen(struct reactor *r, const struct io_config *cfg, uint16_t port)
+static int reactor__listen(struct reactor *r, const struct io_config *cfg, uint16_t port,
+			   bool reuseport)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	int one = 1, fd;
@@ -471,7 +475,8 @@ static int reactor__listen(struct reactor *r, const struct io_config *cfg, uint1
 	if (fd < 0)
 		return -errno;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuseport) /* one listener per reactor; the kernel spreads connections */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4096) < 0) {
 		int err = -errno;
 		close(fd);
@@ -563,19 +568,26 @@ int io_server_create(const struct io_config *cfg, struct io_server **out)
 		s->reactors[i].listen_fd = -1;
 	}
 	s->port = cfg->port;
+	if (s->port == 0) {
+		/* The kernel's pick, found without SO_REUSEPORT: an ephemeral bind with
+		 * it may join a port another process already shares the same way. */
+		struct reactor probe = {.listen_fd = -1};
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		rc = reactor__listen(&probe, cfg, 0, false);
+		if (rc < 0)
+			goto fail;
+		getsockname(probe.listen_fd, (struct sockaddr *)&sa, &len);
+		s->port = ntohs(sa.sin_port);
+		close(probe.listen_fd);
+	}
 	for (int i = 0; i < s->nreactors; i++) {
 		struct reactor *r = &s->reactors[i];
 		rc = reactor__init(r, s, i);
 		if (rc == 0)
-			rc = reactor__listen(r, cfg, s->port);
+			rc = reactor__listen(r, cfg, s->port, true);
 		if (rc < 0)
 			goto fail;
-		if (s->port == 0) { /* the kernel's pick is everyone's port */
-			struct sockaddr_in sa;
-			socklen_t len = sizeof(sa);
-			getsockname(r->listen_fd, (struct sockaddr *)&sa, &len);
-			s->port = ntohs(sa.sin_port);
-		}
 	}
 	*out = s;
 	return 0;
