@@ -355,6 +355,9 @@ static void reactor__tick(struct reactor *r)
 		struct io_uring_sqe *sqe = reactor__sqe(r);
 		io_uring_prep_cancel64(sqe, io__ud(OP_ACCEPT, 0, 0), 0);
 		io_uring_sqe_set_data64(sqe, 0);
+		/* the pending accept holds the socket open past close(), even past our
+		 * exit while the kernel tears the ring down: stop listening now */
+		shutdown(r->listen_fd, SHUT_RDWR);
 		close(r->listen_fd);
 		r->listen_fd = -1;
 		r->stop_deadline_ms = r->now_ms + 3000;
@@ -445,6 +448,10 @@ static void *reactor__run(void *arg)
 
 		r->now_ms = now_ms();
 		r->br_added = 0;
+		/* completions the kernel parked because the CQ was full: liburing's
+		 * next enter flushes them; count it, a sign the ring wants more entries */
+		if (IO_URING_READ_ONCE(*r->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)
+			atomic_fetch_add_explicit(&r->cq_overflows, 1, memory_order_relaxed);
 		io_uring_for_each_cqe(&r->ring, head, cqe)
 		{
 			reactor__completion(r, cqe);
@@ -632,8 +639,17 @@ void io_server_stop(struct io_server *s)
 		atomic_store(&r->stopping, 1);
 		(void)!write(r->efd, &one, sizeof(one));
 	}
-	for (int i = 0; i < s->nreactors; i++)
-		pthread_join(s->reactors[i].thread, NULL);
+	for (int i = 0; i < s->nreactors; i++) {
+		struct reactor *r = &s->reactors[i];
+		pthread_join(r->thread, NULL);
+		fprintf(stderr,
+			"sluiced: reactor %d: %llu connections, %llu refused or failed accepts, "
+			"%llu recv re-arms after ENOBUFS, %llu CQ overflows\n",
+			i, (unsigned long long)atomic_load(&r->accepts),
+			(unsigned long long)atomic_load(&r->accept_errors),
+			(unsigned long long)atomic_load(&r->enobufs),
+			(unsigned long long)atomic_load(&r->cq_overflows));
+	}
 	s->started = false;
 }
 

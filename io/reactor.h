@@ -108,7 +108,7 @@ struct reactor {
 	uint32_t br_added;         /* buffers given back this loop turn */
 	struct pool msgs;          /* small inbound messages */
 	/* counters (reactor writes, anyone reads) */
-	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed;
+	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed, cq_overflows;
 };
 
 struct io_server {
