@@ -42,6 +42,8 @@ static void usage(FILE *f, const struct io_config *d)
 		"  --inbound-ring N         messages one connection may queue for its worker; when\n"
 		"                           full, sluiced stops reading that client (default %u)\n"
 		"  --outbound-ring N        frames one connection may queue for sending (default %u)\n"
+		"  --recv-buffers N         16 KiB receive buffers per reactor, a power of two up to\n"
+		"                           32768; when all are in use a read waits for one (default %u)\n"
 		"  --io-uring MODE          reactor ring set-up: defer (SINGLE_ISSUER+DEFER_TASKRUN),\n"
 		"                           coop (SINGLE_ISSUER+COOP_TASKRUN) or plain (default defer)\n"
 		"  --echo                   echo mode (the default, for now)\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f, const struct io_config *d)
 		d->host, d->port, d->path, d->origins, d->reactors, d->workers, d->max_conns,
 		(unsigned long long)d->max_payload, d->max_header, d->handshake_timeout_ms,
 		IO_CLOSE_SLOW_CONSUMER, (unsigned long long)d->outbound_limit, d->inbound_ring,
-		d->outbound_ring);
+		d->outbound_ring, d->recv_buffers);
 }
 
 /* A whole number in [lo, hi], or exit 2 with a clear message. */
@@ -90,6 +92,7 @@ int main(int argc, char **argv)
 		{"inbound-ring", required_argument, 0, 'i'},
 		{"outbound-ring", required_argument, 0, 'O'},
 		{"io-uring", required_argument, 0, 'u'},
+		{"recv-buffers", required_argument, 0, 'b'},
 		{"echo", no_argument, 0, 'e'},
 		{"version", no_argument, 0, 'V'},
 		{"help", no_argument, 0, '?' + 256},
@@ -137,6 +140,13 @@ int main(int argc, char **argv)
 			else {
 				fprintf(stderr, "sluiced: --io-uring is defer, coop or plain, not '%s'\n",
 					optarg);
+				return 2;
+			}
+			break;
+		case 'b':
+			cfg.recv_buffers = (uint32_t)number("recv-buffers", optarg, 1, 32768);
+			if (cfg.recv_buffers & (cfg.recv_buffers - 1)) {
+				fprintf(stderr, "sluiced: --recv-buffers must be a power of two\n");
 				return 2;
 			}
 			break;

@@ -39,6 +39,7 @@ struct io_config {
 	uint32_t inbound_ring;          /* messages a connection may queue for its worker */
 	uint32_t outbound_ring;         /* frames a connection may queue for sending */
 	int uring_mode;                 /* enum io_uring_mode */
+	uint32_t recv_buffers;          /* 16 KiB receive buffers per reactor, a power of two */
 };
 
 /* io_uring set-up flags of the reactors; perf/RESULTS.md compares them. */

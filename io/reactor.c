@@ -35,7 +35,6 @@
 
 #define RING_ENTRIES 4096
 #define BUF_SIZE     (16 * 1024)
-#define NBUFS        1024 /* 16 MiB of receive buffers per reactor */
 #define TICK_MS      50
 #define SMALL_MSG    (2048 - sizeof(struct io_msg))
 
@@ -65,6 +64,7 @@ void io_config_defaults(struct io_config *cfg)
 		.outbound_limit = 8 * 1024 * 1024,
 		.inbound_ring = 256,
 		.outbound_ring = 1024,
+		.recv_buffers = 1024, /* 16 MiB per reactor */
 	};
 }
 
@@ -531,7 +531,7 @@ static int reactor__init(struct reactor *r, struct io_server *s, int id)
 	r->id = id;
 	r->listen_fd = -1;
 	r->efd = eventfd(0, EFD_CLOEXEC);
-	r->nbufs = NBUFS;
+	r->nbufs = cfg->recv_buffers;
 	r->bufsz = BUF_SIZE;
 	r->conns = calloc(cfg->max_conns, sizeof(*r->conns));
 	r->free_slots = malloc(cfg->max_conns * sizeof(*r->free_slots));

@@ -57,7 +57,7 @@ let started = 0;
 // Start the server under test and resolve once it printed its ready line.
 // opts: name (for the log file), maxPayload, outboundLimit, handshakeTimeout,
 // reactors, workers (numbers; omitted ones keep the server's defaults),
-// readyTimeout (ms, default 10 s).
+// sluicedArgs (more flags, for sluiced only), readyTimeout (ms, default 10 s).
 export async function startServer(opts = {}) {
   const flags = ['--echo', '--host', '127.0.0.1', '--port', '0'];
   const numeric = {
@@ -70,6 +70,8 @@ export async function startServer(opts = {}) {
   for (const [key, flag] of Object.entries(numeric)) {
     if (opts[key] !== undefined) flags.push(flag, String(opts[key]));
   }
+  // flags only sluiced knows (the reference server would refuse them)
+  if (opts.sluicedArgs && TARGET !== 'ref') flags.push(...opts.sluicedArgs);
 
   let file, args;
   if (TARGET === 'ref') {
