@@ -15,15 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "http.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 static const size_t max_bytes[8] = {0,	     1, 16, 64, 200, 1024, HTTP_DEFAULT_MAX_HEADER_BYTES,
 				    SIZE_MAX};
