@@ -57,7 +57,8 @@ let started = 0;
 // Start the server under test and resolve once it printed its ready line.
 // opts: name (for the log file), maxPayload, outboundLimit, handshakeTimeout,
 // reactors, workers (numbers; omitted ones keep the server's defaults),
-// sluicedArgs (more flags, for sluiced only), readyTimeout (ms, default 10 s).
+// sluicedArgs (more flags, for sluiced only), fileLimit (sluiced's `ulimit -n`),
+// readyTimeout (ms, default 10 s).
 export async function startServer(opts = {}) {
   const flags = ['--echo', '--host', '127.0.0.1', '--port', '0'];
   const numeric = {
@@ -83,6 +84,10 @@ export async function startServer(opts = {}) {
       throw new Error('SLUICED is not set: point it at the sluiced binary, or set SLUICE_TARGET=ref');
     }
     args = flags;
+    if (opts.fileLimit) { // run it under a lower open-file limit, through a shell that execs it
+      args = ['-c', `ulimit -n ${Number(opts.fileLimit)} && exec "$0" "$@"`, file, ...flags];
+      file = '/bin/sh';
+    }
   }
 
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
