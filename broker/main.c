@@ -37,10 +37,16 @@ static void usage(FILE *f, const struct io_config *d)
 		"  --max-payload BYTES      largest message; larger closes with 1009 (default %llu)\n"
 		"  --max-header BYTES       largest HTTP request head; larger gets 431 (default %u)\n"
 		"  --handshake-timeout MS   deadline for the whole HTTP request (default %u)\n"
-		"  --outbound-limit BYTES   bytes queued for one client before it is disconnected\n"
-		"                           as a slow consumer, close code %d (default %llu)\n"
+		"  --outbound-limit BYTES   bytes queued for one client: past half of it sluiced takes no\n"
+		"                           more of that client's requests until it reads; past all of\n"
+		"                           it the client is disconnected as a slow consumer, close\n"
+		"                           code %d (default %llu)\n"
+		"  --send-timeout MS        a client that takes no byte of what sluiced sends for this\n"
+		"                           long is disconnected as a slow consumer (default %u)\n"
 		"  --inbound-ring N         messages one connection may queue for its worker; when\n"
 		"                           full, sluiced stops reading that client (default %u)\n"
+		"  --inbound-limit BYTES    bytes of messages one connection may queue for its worker;\n"
+		"                           at least one message always fits (default %llu)\n"
 		"  --outbound-ring N        frames one connection may queue for sending (default %u)\n"
 		"  --recv-buffers N         16 KiB receive buffers per reactor, a power of two up to\n"
 		"                           32768; when all are in use a read waits for one (default %u)\n"
@@ -54,7 +60,8 @@ static void usage(FILE *f, const struct io_config *d)
 		"closes every WebSocket with 1001 and exits 0.\n",
 		d->host, d->port, d->path, d->origins, d->reactors, d->workers, d->max_conns,
 		(unsigned long long)d->max_payload, d->max_header, d->handshake_timeout_ms,
-		IO_CLOSE_SLOW_CONSUMER, (unsigned long long)d->outbound_limit, d->inbound_ring,
+		IO_CLOSE_SLOW_CONSUMER, (unsigned long long)d->outbound_limit, d->send_timeout_ms,
+		d->inbound_ring, (unsigned long long)d->inbound_limit,
 		d->outbound_ring, d->recv_buffers);
 }
 
@@ -93,6 +100,8 @@ int main(int argc, char **argv)
 		{"outbound-ring", required_argument, 0, 'O'},
 		{"io-uring", required_argument, 0, 'u'},
 		{"recv-buffers", required_argument, 0, 'b'},
+		{"send-timeout", required_argument, 0, 'T'},
+		{"inbound-limit", required_argument, 0, 'I'},
 		{"echo", no_argument, 0, 'e'},
 		{"version", no_argument, 0, 'V'},
 		{"help", no_argument, 0, '?' + 256},
@@ -150,6 +159,10 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'T':
+			cfg.send_timeout_ms = (uint32_t)number("send-timeout", optarg, 100, 3600000);
+			break;
+		case 'I': cfg.inbound_limit = number("inbound-limit", optarg, 1024, 1ull << 40); break;
 		case 'e': break;
 		case 'V': printf("sluiced %s\n", SLUICE_VERSION); return 0;
 		case '?' + 256: usage(stdout, &dflt); return 0;

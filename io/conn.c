@@ -152,38 +152,69 @@ static size_t conn__http_input(struct io_conn *c, const uint8_t *p, size_t n)
 	return take;
 }
 
-/* Hands a whole message to the worker, or parks it when the ring is full. */
-static void conn__deliver(struct io_conn *c, struct io_msg *m)
+/*
+ * Moves parked messages into the inbound ring while it has room, in slots
+ * and in bytes (--inbound-limit; one message always fits an empty ring, so
+ * one of max_payload still goes through).
+ */
+static void conn__push_overflow(struct io_conn *c)
 {
-	m->next = NULL;
-	if (c->overflow || !spsc_push(&c->inq, m)) {
-		*c->overflow_tail = m;
-		c->overflow_tail = &m->next;
-	} else {
-		reactor__notify_worker(c);
-	}
-	if ((c->overflow || spsc_free(&c->inq) == 0) &&
-	    !atomic_load_explicit(&c->paused, memory_order_relaxed)) { /* own field */
-		/* seq_cst: the worker checks paused after draining; see io_conn_recv */
-		atomic_store(&c->paused, 1);
-		reactor__stop_recv(c);
-	}
-}
-
-void conn__drain_overflow(struct io_conn *c)
-{
+	/* relaxed: own counter; in_taken is the worker's, ordered by the callers' fences */
+	uint64_t pushed = atomic_load_explicit(&c->in_pushed, memory_order_relaxed);
+	uint64_t held = pushed - atomic_load_explicit(&c->in_taken, memory_order_relaxed);
+	uint64_t limit = c->r->s->cfg.inbound_limit;
 	bool moved = false;
 
-	while (c->overflow && spsc_push(&c->inq, c->overflow)) {
+	while (c->overflow) {
+		uint64_t size = c->overflow->len;
+		if (held && held + size > limit)
+			break;
+		if (!spsc_push(&c->inq, c->overflow))
+			break;
+		held += size;
+		pushed += size;
 		c->overflow = c->overflow->next;
 		moved = true;
 	}
+	/* relaxed: a gauge the worker does not act on; the ring carries the messages */
+	atomic_store_explicit(&c->in_pushed, pushed, memory_order_relaxed);
 	if (!c->overflow)
 		c->overflow_tail = &c->overflow;
 	if (moved)
 		reactor__notify_worker(c);
-	if (!c->overflow && spsc_free(&c->inq) > 0 && atomic_load(&c->paused) &&
-	    c->state == CONN_WS) {
+}
+
+/* Hands a whole message to the worker; parks it when the ring is full. */
+static void conn__deliver(struct io_conn *c, struct io_msg *m)
+{
+	m->next = NULL;
+	*c->overflow_tail = m;
+	c->overflow_tail = &m->next;
+	conn__drain_overflow(c);
+}
+
+/*
+ * Pushes what is parked and pauses reading while anything stays parked; or
+ * resumes reading once nothing is. Pausing is a store-then-look handshake
+ * with io_conn_recv, which pops then looks at `paused`: one of the two sees
+ * the other, so a worker that drained the ring just before the pause cannot
+ * leave the connection paused for good.
+ */
+void conn__drain_overflow(struct io_conn *c)
+{
+	bool paused = atomic_load_explicit(&c->paused, memory_order_relaxed); /* own field */
+
+	conn__push_overflow(c);
+	if (c->overflow && !paused) {
+		atomic_store(&c->paused, 1);
+		atomic_thread_fence(memory_order_seq_cst); /* the store before the next look */
+		conn__push_overflow(c);
+		if (!c->overflow) {
+			atomic_store(&c->paused, 0);
+			return;
+		}
+		reactor__stop_recv(c);
+	} else if (!c->overflow && paused && c->state == CONN_WS) {
 		atomic_store(&c->paused, 0);
 		reactor__queue_rearm(c);
 	}
@@ -340,6 +371,20 @@ static int conn__iov(struct iovec *iov, struct io_msg *m, uint32_t skip)
 	return k;
 }
 
+/*
+ * A worker that stopped taking c's messages for want of outbound room
+ * (io_conn_recv) is queued again once frames have left the ring or bytes the
+ * socket. The pop or send before the look at out_wait pairs with the worker's
+ * store-then-look.
+ */
+static void conn__wake_writer(struct io_conn *c)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&c->out_wait, memory_order_relaxed) &&
+	    atomic_exchange(&c->out_wait, 0))
+		reactor__notify_worker(c);
+}
+
 void conn__flush(struct io_conn *c)
 {
 	const int max = (int)(sizeof(c->sending) / sizeof(c->sending[0]));
@@ -356,6 +401,7 @@ void conn__flush(struct io_conn *c)
 	if (c->nsending < max && c->state != CONN_CLOSING)
 		c->nsending += (int)spsc_pop_n(&c->outq, (void **)c->sending + c->nsending,
 					       (uint32_t)(max - c->nsending));
+	conn__wake_writer(c);
 	if (c->nsending == 0) {
 		if (c->close_after_send)
 			reactor__kill(c);
@@ -371,6 +417,8 @@ void conn__flush(struct io_conn *c)
 	io_uring_prep_sendmsg(sqe, c->fd, &c->mh, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, io__ud(OP_SEND, c->gen, c->slot));
 	c->send_inflight = true;
+	if (!c->send_skip) /* a resumed short send keeps the time of its last progress */
+		c->send_ms = c->r->now_ms;
 }
 
 void conn__sent(struct io_conn *c, int res)
@@ -382,6 +430,8 @@ void conn__sent(struct io_conn *c, int res)
 	}
 	/* relaxed: a gauge read by the worker's limit check and the stats */
 	atomic_fetch_add_explicit(&c->out_sent, (uint64_t)res, memory_order_relaxed);
+	if (res > 0)
+		c->send_ms = c->r->now_ms;
 
 	uint64_t left = (uint64_t)res;
 	int done = 0;
@@ -445,4 +495,7 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->kill_code, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->out_queued, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->out_sent, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_wait, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_pushed, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_taken, 0, memory_order_relaxed);
 }

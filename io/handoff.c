@@ -104,14 +104,66 @@ static void conn__notify_reactor(struct io_conn *c)
 	}
 }
 
+/*
+ * How many of the next messages of c (peeked into msgs) the worker may take
+ * now: as many as the outbound side has room for, so that a client that
+ * pipelines requests faster than it takes the answers is slowed down
+ * (inbound ring full, reading paused, TCP window closed) instead of being
+ * cut off as a slow consumer. Room is up to half the outbound byte limit and
+ * the free frames of the outbound ring; one message always fits an empty
+ * queue, so a large one still makes progress.
+ */
+static uint32_t conn__room(struct io_conn *c, struct io_msg **msgs, uint32_t n)
+{
+	const struct io_config *cfg = &c->r->s->cfg;
+	/* relaxed: gauges; the handshake below covers the one race that matters */
+	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
+			  atomic_load_explicit(&c->out_sent, memory_order_relaxed);
+	uint64_t frames = spsc_free(&c->outq);
+	uint64_t budget = cfg->outbound_limit / 2;
+	uint32_t k = 0;
+
+	while (k < n && k < frames) {
+		uint64_t size = msgs[k]->len + WS_MAX_HEADER;
+		if (queued + size > budget && !(queued == 0 && k == 0))
+			break;
+		queued += size;
+		k++;
+	}
+	return k;
+}
+
 int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max)
 {
 	/* closed before the ring: the reactor sets it after its last push */
 	int closed = atomic_load(&c->closed);
-	uint32_t n = spsc_pop_n(&c->inq, (void **)msgs, (uint32_t)max);
+	uint32_t n = spsc_peek(&c->inq, (void **)msgs, (uint32_t)max);
 
-	if (n && atomic_load(&c->paused))
-		conn__notify_reactor(c); /* room again: let the reactor read on */
+	if (n && !closed) {
+		uint32_t k = conn__room(c, msgs, n);
+		if (k == 0) {
+			/* wait for room: say so, then look again (pairs with conn__flush) */
+			atomic_store(&c->out_wait, 1);
+			atomic_thread_fence(memory_order_seq_cst);
+			k = conn__room(c, msgs, n);
+			if (k == 0)
+				return 0; /* the reactor queues c again once it has sent */
+			atomic_store(&c->out_wait, 0);
+		}
+		n = k;
+	}
+	spsc_pop_n(&c->inq, NULL, n);
+	if (n) {
+		uint64_t bytes = 0;
+		for (uint32_t i = 0; i < n; i++)
+			bytes += msgs[i]->len;
+		/* relaxed: ordered for the reactor by the fence below */
+		atomic_fetch_add_explicit(&c->in_taken, bytes, memory_order_relaxed);
+		/* the pop before the look at paused: pairs with conn__drain_overflow */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (atomic_load(&c->paused))
+			conn__notify_reactor(c); /* room again: let the reactor read on */
+	}
 	if (n == 0 && closed)
 		return -EPIPE;
 	return (int)n;

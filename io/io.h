@@ -40,6 +40,8 @@ struct io_config {
 	uint32_t outbound_ring;         /* frames a connection may queue for sending */
 	int uring_mode;                 /* enum io_uring_mode */
 	uint32_t recv_buffers;          /* 16 KiB receive buffers per reactor, a power of two */
+	uint32_t send_timeout_ms;       /* no byte taken by a client for this long: 4100 */
+	uint64_t inbound_limit;         /* bytes of messages a connection may queue for its worker */
 };
 
 /* io_uring set-up flags of the reactors; perf/RESULTS.md compares them. */

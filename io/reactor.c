@@ -65,6 +65,8 @@ void io_config_defaults(struct io_config *cfg)
 		.inbound_ring = 256,
 		.outbound_ring = 1024,
 		.recv_buffers = 1024, /* 16 MiB per reactor */
+		.send_timeout_ms = 10000,
+		.inbound_limit = 4 * 1024 * 1024,
 	};
 }
 
@@ -379,8 +381,14 @@ static void reactor__tick(struct reactor *r)
 			continue;
 		bool late = (c->state == CONN_HTTP || c->state == CONN_CLOSING) &&
 			    r->now_ms >= c->deadline_ms;
-		if (late || (stopping && r->now_ms >= r->stop_deadline_ms))
+		if (late || (stopping && r->now_ms >= r->stop_deadline_ms)) {
 			reactor__kill(c); /* slow loris, or a peer that never takes its close */
+			continue;
+		}
+		/* a client that takes no byte of what we send is a slow consumer */
+		if (c->state == CONN_WS && c->send_inflight &&
+		    r->now_ms - c->send_ms >= r->s->cfg.send_timeout_ms)
+			conn__close(c, IO_CLOSE_SLOW_CONSUMER, "slow consumer");
 	}
 }
 

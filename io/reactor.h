@@ -42,7 +42,8 @@ struct io_conn {
 	bool close_after_send;
 	bool rearm;          /* recv must be armed again at the end of this loop turn */
 	uint32_t rearm_next; /* slot + 1 of the next connection to re-arm; 0 ends */
-	uint64_t deadline_ms;        /* of the HTTP request */
+	uint64_t deadline_ms;        /* of the HTTP request, or of the close */
+	uint64_t send_ms;            /* when the send in flight started or last made progress */
 	uint8_t *in;                 /* HTTP head, or a WebSocket frame header, in pieces */
 	uint32_t in_len;
 	struct ws_msg_state ws;
@@ -71,6 +72,9 @@ struct io_conn {
 	_Atomic int kill_code;       /* [a] worker asks the reactor to close with this */
 	_Atomic uint64_t out_queued; /* [a] bytes pushed by the worker */
 	_Atomic uint64_t out_sent;   /* [a] bytes written by the reactor */
+	_Atomic int out_wait;        /* [a] the worker waits for outbound room to read on */
+	_Atomic uint64_t in_pushed;  /* [a] message bytes the reactor put in inq */
+	_Atomic uint64_t in_taken;   /* [a] message bytes the worker took from inq */
 };
 
 struct io_inbox {

@@ -31,7 +31,12 @@ const ROUND_TRIP_MS = 2_000;
 
 let srv;
 before(async () => {
-  srv = await startServer({ name: 'slow_consumer', outboundLimit: OUTBOUND_LIMIT, maxPayload: 2 * MiB });
+  // sluiced slows a client that sends faster than it reads (it stops taking
+  // its requests) and cuts off one that takes nothing for --send-timeout
+  srv = await startServer({
+    name: 'slow_consumer', outboundLimit: OUTBOUND_LIMIT, maxPayload: 2 * MiB,
+    sluicedArgs: ['--send-timeout', '1000'],
+  });
 });
 after(() => srv.kill());
 
