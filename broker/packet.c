@@ -286,6 +286,40 @@ static int enter(struct scan *s, unsigned depth)
 	return 0;
 }
 
+/* Skips blanks; 0, or the truncation error when the input ends there. */
+static int ws_more(struct scan *s)
+{
+	skip_ws(s);
+	return s->i < s->n ? 0 : truncated(s);
+}
+
+/*
+ * What obj_next and arr_next share: at `close` the container ends (0);
+ * otherwise, after the first member, a ',' must come first. Returns 1 at
+ * the next member, 0, or an error.
+ */
+static int member_next(struct scan *s, bool *first, uint8_t close)
+{
+	int r = ws_more(s);
+
+	if (r)
+		return r;
+	if (s->b[s->i] == close) {
+		s->i++;
+		return 0;
+	}
+	if (!*first) {
+		if (s->b[s->i] != ',')
+			return PACKET_ERR_SYNTAX;
+		s->i++;
+		r = ws_more(s);
+		if (r)
+			return r;
+	}
+	*first = false;
+	return 1;
+}
+
 /*
  * The member iterator of an object that enter() opened, *first set. Returns
  * 1 with the key in *k and s->i at the member's value, 0 once the closing
@@ -294,64 +328,31 @@ static int enter(struct scan *s, unsigned depth)
  */
 static int obj_next(struct scan *s, bool *first, struct str *k)
 {
-	int r;
-
-	skip_ws(s);
-	if (s->i >= s->n)
-		return truncated(s);
 	/* '}' may close after '{' or after a value; right after ',' it is
 	 * caught below, where a key must follow the comma */
-	if (s->b[s->i] == '}') {
-		s->i++;
-		return 0;
-	}
-	if (!*first) {
-		if (s->b[s->i] != ',')
-			return PACKET_ERR_SYNTAX;
-		s->i++;
-		skip_ws(s);
-		if (s->i >= s->n)
-			return truncated(s);
-	}
-	*first = false;
+	int r = member_next(s, first, '}');
+
+	if (r <= 0)
+		return r;
 	if (s->b[s->i] != '"')
 		return PACKET_ERR_SYNTAX;
 	r = scan_string(s, k);
+	if (r == 0)
+		r = ws_more(s);
 	if (r)
 		return r;
-	skip_ws(s);
-	if (s->i >= s->n)
-		return truncated(s);
 	if (s->b[s->i] != ':')
 		return PACKET_ERR_SYNTAX;
 	s->i++;
-	skip_ws(s);
-	if (s->i >= s->n)
-		return truncated(s);
-	return 1;
+	r = ws_more(s);
+	return r ? r : 1;
 }
 
 /* The element iterator of an array, as obj_next. A ']' after ',' reaches
  * skip_value, which rejects it: no trailing commas. */
 static int arr_next(struct scan *s, bool *first)
 {
-	skip_ws(s);
-	if (s->i >= s->n)
-		return truncated(s);
-	if (s->b[s->i] == ']') {
-		s->i++;
-		return 0;
-	}
-	if (!*first) {
-		if (s->b[s->i] != ',')
-			return PACKET_ERR_SYNTAX;
-		s->i++;
-		skip_ws(s);
-		if (s->i >= s->n)
-			return truncated(s);
-	}
-	*first = false;
-	return 1;
+	return member_next(s, first, ']');
 }
 
 static int skip_value(struct scan *s, unsigned depth);
