@@ -14,9 +14,8 @@
 #include <string.h>
 
 #include "io.h"
+#include "sluice.h"
 #include "worker.h"
-
-#define SLUICE_VERSION "0.1.0"
 
 static void usage(FILE *f, const struct io_config *d)
 {
