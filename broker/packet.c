@@ -556,6 +556,24 @@ static const char *const event_names[] = {
     "#kickOut",	  "#authenticate", "#setAuthToken", "#removeAuthToken",
 };
 
+/* A member whose value matters only as a string: scans it when it is one
+ * (*is_str set, *out filled), else skips (validates) it. */
+static int scan_string_or_skip(struct scan *s, unsigned depth, bool *is_str, struct str *out)
+{
+	*is_str = s->b[s->i] == '"';
+	return *is_str ? scan_string(s, out) : skip_value(s, depth);
+}
+
+/* Skips (validates) the value at s->i and records its exact bytes in *out. */
+static int skip_to_span(struct scan *s, unsigned depth, struct packet_span *out)
+{
+	uint32_t v = s->i;
+	int r = skip_value(s, depth);
+
+	*out = span_of(v, s->i);
+	return r;
+}
+
 /* The members of `data` that pub/sub events use, read whatever the event
  * is, because `data` may come before `event`. */
 struct pubsub {
@@ -573,21 +591,15 @@ static int scan_data_object(struct scan *s, unsigned depth, struct pubsub *ps)
 	int r = enter(s, depth);
 
 	while (r == 0 && (r = obj_next(s, &first, &k)) == 1) {
-		uint32_t v = s->i;
-
 		switch (str_index(s->b, &k, data_keys, 3)) {
 		case D_CHANNEL:
-			ps->has_channel = s->b[v] == '"';
-			r = ps->has_channel ? scan_string(s, &ps->channel)
-					    : skip_value(s, depth + 1);
+			r = scan_string_or_skip(s, depth + 1, &ps->has_channel, &ps->channel);
 			break;
 		case D_DATA:
-			r = skip_value(s, depth + 1);
-			ps->inner_data = span_of(v, s->i);
+			r = skip_to_span(s, depth + 1, &ps->inner_data);
 			break;
 		case D_MESSAGE:
-			r = skip_value(s, depth + 1);
-			ps->inner_message = span_of(v, s->i);
+			r = skip_to_span(s, depth + 1, &ps->inner_message);
 			break;
 		default:
 			r = skip_value(s, depth + 1);
@@ -629,8 +641,7 @@ static int parse_object(struct scan *s, unsigned depth, struct packet *p)
 
 		switch (str_index(b, &k, envelope_keys, 5)) {
 		case K_EVENT:
-			ev_is_str = b[v] == '"';
-			r = ev_is_str ? scan_string(s, &ev) : skip_value(s, depth + 1);
+			r = scan_string_or_skip(s, depth + 1, &ev_is_str, &ev);
 			break;
 		case K_CID:
 			r = scan_id(s, depth + 1, &p->has_cid, &p->cid_other, &p->cid);
@@ -651,8 +662,7 @@ static int parse_object(struct scan *s, unsigned depth, struct packet *p)
 			p->data = span_of(v, s->i);
 			break;
 		case K_ERROR:
-			r = skip_value(s, depth + 1);
-			p->error = span_of(v, s->i);
+			r = skip_to_span(s, depth + 1, &p->error);
 			break;
 		default:
 			r = skip_value(s, depth + 1);
