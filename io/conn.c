@@ -55,6 +55,10 @@ void conn__close(struct io_conn *c, unsigned code, const char *why)
 	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
 		return;
 	if (c->state == CONN_WS && code) {
+		int none = 0;
+		/* relaxed: published by the seq_cst store of `closed` */
+		atomic_compare_exchange_strong_explicit(&c->close_code, &none, (int)code,
+							memory_order_relaxed, memory_order_relaxed);
 		size_t wl = why ? strlen(why) : 0;
 		int n = ws_encode_close(frame, sizeof(frame), (uint16_t)code, why, wl > 120 ? 120 : wl);
 		if (n < 0)
@@ -69,6 +73,14 @@ void conn__close(struct io_conn *c, unsigned code, const char *why)
 		}
 	}
 	reactor__kill(c);
+}
+
+void conn__ping(struct io_conn *c)
+{
+	const struct io_server *s = c->r->s;
+
+	if (conn__queue_raw(c, s->ping_frame, s->ping_frame_len) == 0)
+		conn__flush(c);
 }
 
 static void conn__http_answer(struct io_conn *c, int status)
@@ -131,6 +143,9 @@ static size_t conn__http_input(struct io_conn *c, const uint8_t *p, size_t n)
 	}
 	c->state = CONN_WS;
 	ws_msg_init(&c->ws, cfg->max_payload);
+	/* now the protocol's handshake has handshake_timeout_ms (open_timeout_code) */
+	c->deadline_ms = c->r->now_ms + cfg->handshake_timeout_ms;
+	c->ping_ms = c->r->now_ms + cfg->ping_interval_ms;
 	conn__flush(c);
 
 	/* bytes after the head are the first frames (a client may pipeline them);
@@ -240,6 +255,8 @@ static void conn__control(struct io_conn *c)
 			conn__close(c, ws_error_close_code(rc), ws_strerror(rc));
 			break;
 		}
+		/* the worker hears the peer's code, 1005 included */
+		atomic_store_explicit(&c->close_code, code, memory_order_relaxed);
 		/* answer with the peer's code, as RFC 6455 5.5.1 suggests */
 		conn__close(c, code == WS_CLOSE_NO_STATUS ? WS_CLOSE_NORMAL : code, NULL);
 		break;
@@ -278,6 +295,14 @@ static int conn__frame_begin(struct io_conn *c)
 		c->cur = m;
 	}
 	return 0;
+}
+
+static bool conn__is_pong(const struct io_conn *c, const struct io_msg *m)
+{
+	const struct io_config *cfg = &c->r->s->cfg;
+
+	return cfg->drop_pongs && m->opcode == WS_OP_TEXT && m->len == cfg->pong_len &&
+	       memcmp(m->data, cfg->pong, cfg->pong_len) == 0;
 }
 
 static void conn__ws_input(struct io_conn *c, const uint8_t *p, size_t n)
@@ -336,7 +361,10 @@ static void conn__ws_input(struct io_conn *c, const uint8_t *p, size_t n)
 			struct io_msg *m = c->cur;
 			c->cur = NULL;
 			m->opcode = c->ws.msg_opcode;
-			conn__deliver(c, m);
+			if (conn__is_pong(c, m))
+				io_msg_free(m); /* it did its work: c->rx_ms moved */
+			else
+				conn__deliver(c, m);
 		} else if (rc == WS_FRAME_CONTROL) {
 			conn__control(c);
 		}
@@ -399,7 +427,7 @@ void conn__flush(struct io_conn *c)
 	if (!c->local)
 		c->local_tail = &c->local;
 	if (c->nsending < max && c->state != CONN_CLOSING)
-		c->nsending += (int)spsc_pop_n(&c->outq, (void **)c->sending + c->nsending,
+		c->nsending += (int)mpsc_pop_n(&c->outq, (void **)c->sending + c->nsending,
 					       (uint32_t)(max - c->nsending));
 	conn__wake_writer(c);
 	if (c->nsending == 0) {
@@ -459,7 +487,7 @@ void conn__reset(struct io_conn *c)
 
 	while ((m = spsc_pop(&c->inq)))
 		io_msg_free(m);
-	while ((m = spsc_pop(&c->outq)))
+	while ((m = mpsc_pop(&c->outq)))
 		io_msg_free(m);
 	for (struct io_msg *x = c->overflow, *next; x; x = next) {
 		next = x->next;
@@ -498,4 +526,7 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->out_wait, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->in_pushed, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->in_taken, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->established, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->close_code, 0, memory_order_relaxed);
+	c->user = NULL;
 }

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -33,12 +34,18 @@ struct io_msg *io_msg_new(uint64_t cap)
 	m->opcode = WS_OP_BINARY;
 	m->hlen = 0;
 	m->pooled = 0;
+	atomic_init(&m->refs, 1);
 	return m;
 }
 
 void io_msg_free(struct io_msg *m)
 {
 	if (!m)
+		return;
+	/* acquire (either way): every other owner's use of m happens before the free.
+	 * A sole owner skips the read-modify-write: nobody else can add a reference. */
+	if (atomic_load_explicit(&m->refs, memory_order_acquire) != 1 &&
+	    atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	if (m->pooled)
 		pool_free(m);
@@ -119,7 +126,7 @@ static uint32_t conn__room(struct io_conn *c, struct io_msg **msgs, uint32_t n)
 	/* relaxed: gauges; the handshake below covers the one race that matters */
 	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
 			  atomic_load_explicit(&c->out_sent, memory_order_relaxed);
-	uint64_t frames = spsc_free(&c->outq);
+	uint64_t frames = c->outq.cap - mpsc_size(&c->outq);
 	uint64_t budget = cfg->outbound_limit / 2;
 	uint32_t k = 0;
 
@@ -177,20 +184,66 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	uint64_t sent = atomic_load_explicit(&c->out_sent, memory_order_relaxed);
 	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed);
 
-	if (atomic_load_explicit(&c->closed, memory_order_relaxed) ||
-	    queued - sent + size > cfg->outbound_limit || !spsc_push(&c->outq, m)) {
+	if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
 		io_msg_free(m);
-		if (!atomic_load_explicit(&c->closed, memory_order_relaxed)) {
-			int none = 0;
-			atomic_compare_exchange_strong(&c->kill_code, &none,
-						       IO_CLOSE_SLOW_CONSUMER);
-			conn__notify_reactor(c);
-		}
+		return -EPIPE;
+	}
+	if (queued - sent + size > cfg->outbound_limit || !mpsc_push(&c->outq, m)) {
+		io_msg_free(m);
+		int none = 0;
+		atomic_compare_exchange_strong(&c->kill_code, &none, IO_CLOSE_SLOW_CONSUMER);
+		conn__notify_reactor(c);
 		return -ENOBUFS;
 	}
 	atomic_fetch_add_explicit(&c->out_queued, size, memory_order_relaxed);
 	conn__notify_reactor(c);
 	return 0;
+}
+
+void io_conn_close(struct io_conn *c, int code, const char *reason)
+{
+	int none = 0;
+
+	if (atomic_load_explicit(&c->kill_code, memory_order_relaxed) ||
+	    atomic_load_explicit(&c->closed, memory_order_relaxed))
+		return;
+	/* the reason is written before the code that publishes it (seq_cst CAS);
+	 * two threads racing here may mix reasons, never codes */
+	snprintf(c->kill_reason, sizeof(c->kill_reason), "%s", reason ? reason : "");
+	if (atomic_compare_exchange_strong(&c->kill_code, &none, code))
+		conn__notify_reactor(c);
+}
+
+void io_conn_established(struct io_conn *c)
+{
+	/* relaxed: the reactor only stops a deadline it checks every tick */
+	atomic_store_explicit(&c->established, 1, memory_order_relaxed);
+}
+
+int io_conn_close_code(const struct io_conn *c)
+{
+	/* relaxed: the caller saw `closed` (seq_cst), which was stored after this */
+	return atomic_load_explicit(&c->close_code, memory_order_relaxed);
+}
+
+uint64_t io_conn_serial(const struct io_conn *c)
+{
+	return c->serial;
+}
+
+int io_conn_worker(const struct io_conn *c)
+{
+	return (int)(c->wi - c->r->s->inboxes);
+}
+
+void *io_conn_user(const struct io_conn *c)
+{
+	return c->user;
+}
+
+void io_conn_set_user(struct io_conn *c, void *user)
+{
+	c->user = user;
 }
 
 void io_conn_release(struct io_conn *c)

@@ -79,6 +79,7 @@ struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap)
 			m->len = 0;
 			m->hlen = 0;
 			m->pooled = 1;
+			atomic_init(&m->refs, 1);
 			return m;
 		}
 	}
@@ -159,6 +160,10 @@ void reactor__kill(struct io_conn *c)
 	shutdown(c->fd, SHUT_RDWR);
 	close(c->fd);
 	c->fd = -1;
+	int none = 0;
+	/* relaxed: published by the store of `closed` below */
+	atomic_compare_exchange_strong_explicit(&c->close_code, &none, WS_CLOSE_ABNORMAL,
+						memory_order_relaxed, memory_order_relaxed);
 	/* seq_cst: after every message pushed; the worker reads closed, then the ring */
 	atomic_store(&c->closed, 1);
 	if (c->worker_seen)
@@ -191,7 +196,7 @@ static struct io_conn *reactor__conn_new(struct reactor *r, uint32_t slot)
 		return NULL;
 	c->in = malloc(cfg->max_header > WS_MAX_HEADER ? cfg->max_header : WS_MAX_HEADER);
 	if (!c->in || spsc_init(&c->inq, cfg->inbound_ring) < 0 ||
-	    spsc_init(&c->outq, cfg->outbound_ring) < 0) {
+	    mpsc_init(&c->outq, cfg->outbound_ring) < 0) {
 		free(c->in);
 		spsc_deinit(&c->inq);
 		free(c);
@@ -242,6 +247,8 @@ static void reactor__accepted(struct reactor *r, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->state = CONN_HTTP;
+	c->serial = r->next_serial++ * (uint64_t)r->s->nreactors + (uint64_t)r->id;
+	c->rx_ms = r->now_ms;
 	c->deadline_ms = r->now_ms + r->s->cfg.handshake_timeout_ms;
 	c->wi = &r->s->inboxes[(r->next_worker++) % r->s->nworkers];
 	/* relaxed: a statistic */
@@ -264,6 +271,7 @@ static void reactor__recv(struct reactor *r, struct io_conn *c, struct io_uring_
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		c->recv_armed = false;
 	if (res > 0 && (cqe->flags & IORING_CQE_F_BUFFER)) {
+		c->rx_ms = r->now_ms;
 		uint32_t bid = cqe->flags >> IORING_CQE_BUFFER_SHIFT;
 		uint8_t *buf = r->bufs + (size_t)bid * r->bufsz;
 		if (c->state != CONN_DEAD)
@@ -339,7 +347,9 @@ static void reactor__drain_notify(struct reactor *r)
 			}
 			int code = atomic_load(&c->kill_code);
 			if (code) {
-				conn__close(c, (unsigned)code, "slow consumer");
+				conn__close(c, (unsigned)code,
+					     code == IO_CLOSE_SLOW_CONSUMER ? "slow consumer"
+									    : c->kill_reason);
 				continue;
 			}
 			if (atomic_load_explicit(&c->paused, memory_order_relaxed))
@@ -351,6 +361,7 @@ static void reactor__drain_notify(struct reactor *r)
 
 static void reactor__tick(struct reactor *r)
 {
+	const struct io_config *cfg = &r->s->cfg;
 	bool stopping = atomic_load_explicit(&r->stopping, memory_order_relaxed);
 
 	if (stopping && r->listen_fd >= 0) {
@@ -385,10 +396,27 @@ static void reactor__tick(struct reactor *r)
 			reactor__kill(c); /* slow loris, or a peer that never takes its close */
 			continue;
 		}
+		if (c->state != CONN_WS)
+			continue;
 		/* a client that takes no byte of what we send is a slow consumer */
-		if (c->state == CONN_WS && c->send_inflight &&
-		    r->now_ms - c->send_ms >= r->s->cfg.send_timeout_ms)
+		if (c->send_inflight && r->now_ms - c->send_ms >= cfg->send_timeout_ms) {
 			conn__close(c, IO_CLOSE_SLOW_CONSUMER, "slow consumer");
+			continue;
+		}
+		if (cfg->ping_timeout_ms && r->now_ms - c->rx_ms >= cfg->ping_timeout_ms) {
+			conn__close(c, cfg->ping_timeout_code, "pong timed out");
+			continue;
+		}
+		/* relaxed: a flag set once by the worker; a tick late is harmless */
+		if (cfg->open_timeout_code && r->now_ms >= c->deadline_ms &&
+		    !atomic_load_explicit(&c->established, memory_order_relaxed)) {
+			conn__close(c, cfg->open_timeout_code, "no handshake before the timeout");
+			continue;
+		}
+		if (cfg->ping_interval_ms && r->now_ms >= c->ping_ms) {
+			c->ping_ms = r->now_ms + cfg->ping_interval_ms;
+			conn__ping(c); /* busy or idle alike: the client's own timer needs it */
+		}
 	}
 }
 
@@ -512,7 +540,7 @@ static void reactor__deinit(struct reactor *r)
 				close(c->fd);
 			conn__reset(c);
 			spsc_deinit(&c->inq);
-			spsc_deinit(&c->outq);
+			mpsc_deinit(&c->outq);
 			free(c->in);
 			free(c);
 		}
@@ -566,6 +594,13 @@ int io_server_create(const struct io_config *cfg, struct io_server **out)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
+	if (cfg->ping_len > sizeof(cfg->ping) || cfg->pong_len > sizeof(cfg->pong)) {
+		free(s);
+		return -EINVAL;
+	}
+	s->ping_frame_len = (uint8_t)ws_encode_header(s->ping_frame, true, WS_OP_TEXT, cfg->ping_len);
+	memcpy(s->ping_frame + s->ping_frame_len, cfg->ping, cfg->ping_len);
+	s->ping_frame_len += cfg->ping_len;
 	s->nreactors = cfg->reactors > 0 ? cfg->reactors : 1;
 	s->nworkers = cfg->workers > 0 ? cfg->workers : 1;
 	s->reactors = calloc((size_t)s->nreactors, sizeof(*s->reactors));

@@ -63,7 +63,7 @@ struct io_conn {
 
 	/* the two rings and their atomics */
 	struct spsc inq;             /* reactor -> worker */
-	struct spsc outq;            /* worker -> reactor */
+	struct mpsc outq;            /* workers (any thread) -> reactor */
 	struct io_inbox *wi;         /* the worker's inbox */
 	_Atomic int in_notified;     /* [a] c is in the worker's inbox */
 	_Atomic int out_notified;    /* [a] c is in the reactor's notify queue */
@@ -75,6 +75,13 @@ struct io_conn {
 	_Atomic int out_wait;        /* [a] the worker waits for outbound room to read on */
 	_Atomic uint64_t in_pushed;  /* [a] message bytes the reactor put in inq */
 	_Atomic uint64_t in_taken;   /* [a] message bytes the worker took from inq */
+	_Atomic int established;     /* [a] the worker finished the protocol's handshake */
+	_Atomic int close_code;      /* [a] set by the reactor before `closed` */
+	uint64_t serial;             /* set at accept, before the worker sees c */
+	uint64_t rx_ms;              /* last time bytes arrived */
+	uint64_t ping_ms;            /* next keep-alive ping */
+	void *user;                  /* [w] */
+	char kill_reason[124];       /* [w] written before kill_code is set */
 };
 
 struct io_inbox {
@@ -113,6 +120,7 @@ struct reactor {
 	struct pool msgs;          /* small inbound messages */
 	/* counters (reactor writes, anyone reads) */
 	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed, cq_overflows;
+	uint64_t next_serial;
 };
 
 struct io_server {
@@ -122,6 +130,8 @@ struct io_server {
 	struct reactor *reactors;
 	struct io_inbox *inboxes;
 	bool started;
+	uint8_t ping_frame[16];    /* the keep-alive ping, framed */
+	uint8_t ping_frame_len;
 };
 
 /* user_data: operation (8 bits) | generation (24 bits) | slot (32 bits) */
@@ -148,6 +158,7 @@ void conn__flush(struct io_conn *c);
 void conn__sent(struct io_conn *c, int res);
 void conn__drain_overflow(struct io_conn *c);
 void conn__reset(struct io_conn *c);
+void conn__ping(struct io_conn *c);
 
 /* reactor.c: services conn.c needs */
 struct io_uring_sqe *reactor__sqe(struct reactor *r);

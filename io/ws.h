@@ -55,6 +55,7 @@ enum ws_close_code {
 	WS_CLOSE_PROTOCOL = 1002,
 	WS_CLOSE_UNSUPPORTED = 1003,
 	WS_CLOSE_NO_STATUS = 1005, /* never on the wire: an empty close payload */
+	WS_CLOSE_ABNORMAL = 1006,  /* never on the wire: the connection ended without one */
 	WS_CLOSE_INVALID_DATA = 1007,
 	WS_CLOSE_POLICY = 1008,
 	WS_CLOSE_TOO_BIG = 1009,
