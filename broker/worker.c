@@ -1,8 +1,9 @@
 /*
  * worker: worker threads draining their inbox. A worker takes the
  * connections that have messages, drains each one's inbound ring in batches
- * and calls the handler; a connection the reactor closed is released once
- * its ring is empty.
+ * and calls its ops; a connection the reactor closed is handed to ops->closed
+ * once its ring is empty. Between batches it runs ops->turn (timers,
+ * deferred releases) and sleeps no longer than that asks.
  *
  * Threads: struct worker fields belong to their thread; `stop` is set by main.
  */
@@ -15,13 +16,13 @@
 struct worker {
 	struct workers *ws;
 	struct io_inbox *in;
+	int index;
 	pthread_t thread;
 };
 
 struct workers {
 	int n;
-	worker_handler *handler;
-	void *ctx;
+	struct worker_ops ops;
 	_Atomic int stop;
 	struct worker w[];
 };
@@ -30,37 +31,47 @@ static void *worker__run(void *arg)
 {
 	struct worker *w = arg;
 	struct workers *ws = w->ws;
+	const struct worker_ops *ops = &ws->ops;
+	void *local = ops->begin ? ops->begin(ops->ctx, w->index) : NULL;
 	struct io_conn *conns[64];
 	struct io_msg *msgs[64];
+	int wait_ms = 100;
 
 	/* relaxed: stop is only a request to finish; the inbox wait bounds the delay */
 	while (!atomic_load_explicit(&ws->stop, memory_order_relaxed)) {
-		int n = io_inbox_wait(w->in, conns, 64, 100);
+		int n = io_inbox_wait(w->in, conns, 64, wait_ms);
 		for (int i = 0; i < n; i++) {
 			struct io_conn *c = conns[i];
 			int k;
 			while ((k = io_conn_recv(c, msgs, 64)) > 0)
 				for (int j = 0; j < k; j++)
-					ws->handler(c, msgs[j], ws->ctx);
-			if (k == -EPIPE)
-				io_conn_release(c);
+					ops->message(local, c, msgs[j]);
+			if (k == -EPIPE) {
+				if (ops->closed)
+					ops->closed(local, c);
+				else
+					io_conn_release(c);
+			}
 		}
+		wait_ms = ops->turn ? ops->turn(local) : 100;
 	}
+	if (ops->end)
+		ops->end(local);
 	return NULL;
 }
 
-int workers_start(struct io_server *s, int n, worker_handler *h, void *ctx, struct workers **out)
+int workers_start(struct io_server *s, int n, const struct worker_ops *ops, struct workers **out)
 {
 	struct workers *ws = calloc(1, sizeof(*ws) + (size_t)n * sizeof(struct worker));
 
 	if (!ws)
 		return -ENOMEM;
 	ws->n = n;
-	ws->handler = h;
-	ws->ctx = ctx;
+	ws->ops = *ops;
 	for (int i = 0; i < n; i++) {
 		ws->w[i].ws = ws;
 		ws->w[i].in = io_server_inbox(s, i);
+		ws->w[i].index = i;
 		int rc = pthread_create(&ws->w[i].thread, NULL, worker__run, &ws->w[i]);
 		if (rc) {
 			ws->n = i;
@@ -84,9 +95,11 @@ void workers_stop(struct workers *ws)
 	free(ws);
 }
 
-void worker_echo(struct io_conn *c, struct io_msg *m, void *ctx)
+static void worker__echo(void *local, struct io_conn *c, struct io_msg *m)
 {
-	(void)ctx;
+	(void)local;
 	io_msg_frame(m); /* same opcode and payload, now a server frame */
 	io_conn_send(c, m);
 }
+
+const struct worker_ops worker_echo_ops = {.message = worker__echo};

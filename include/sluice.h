@@ -1,17 +1,306 @@
 /*
  * sluice.h: the public API of sluice, for programs that embed the broker.
  *
- * Today it holds the version; the embedding API (server options, procedure
- * and receiver handlers, listeners, backpressure getters) joins it with the
- * SocketCluster protocol. Everything here is stable: internals stay in the
- * module headers of lockfree/, io/ and broker/.
+ * A program creates a server from options, registers its procedures,
+ * receivers and listeners, starts it, and stops it. Clients connect with the
+ * SocketCluster client (npm `socketcluster-client`) and publish, subscribe,
+ * invoke procedures and transmit events; sluice runs the protocol, pub/sub
+ * and keep-alive itself and hands the application only its own events.
+ *
+ *   struct sluice_options o;
+ *   sluice_options_defaults(&o);
+ *   o.port = 8000;
+ *   struct sluice_server *srv;
+ *   sluice_server_create(&o, &srv);
+ *   sluice_procedure(srv, "echo", echo, NULL);     // before start
+ *   sluice_server_start(srv);
+ *   ...                                            // until the program quits
+ *   sluice_server_stop(srv);                       // closes every socket, 1001
+ *   sluice_server_destroy(srv);
+ *
+ *   static void echo(struct sluice_request *req, void *ctx)
+ *   {
+ *           size_t n;
+ *           const char *data = sluice_request_data(req, &n);
+ *           sluice_request_end(req, data, n);         // answer once
+ *   }
+ *
+ * Threads. Handlers and listeners run on the worker threads. A socket is
+ * bound to one worker for its whole life, so its packets are handled one at
+ * a time, in the order they arrived; different sockets run in parallel.
+ * Each function says which threads may call it:
+ *   [any]     any thread;
+ *   [worker]  the worker thread of the socket in question (that is, inside a
+ *             handler or listener called for that socket);
+ *   [setup]   before sluice_server_start, from the thread that created it.
+ *
+ * Data. Event data is JSON text, passed as (pointer, length) and never
+ * parsed by sluice beyond checking the envelope: what a client sends is
+ * what handlers read, byte for byte, and what a handler passes is sent as
+ * is, so it must be valid JSON (NULL for "no data"). Strings handed to
+ * sluice are copied before the call returns.
+ *
+ * Returns: 0 or a negative errno, as the declarations say.
  */
 #ifndef SLUICE_H
 #define SLUICE_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
 #define SLUICE_VERSION_MAJOR 0
-#define SLUICE_VERSION_MINOR 1
+#define SLUICE_VERSION_MINOR 2
 #define SLUICE_VERSION_PATCH 0
-#define SLUICE_VERSION       "0.1.0"
+#define SLUICE_VERSION       "0.2.0"
+
+/* Close codes sluice itself sends (PROTOCOL.md has the client's view). */
+#define SLUICE_CLOSE_GOING_AWAY       1001 /* server stopping */
+#define SLUICE_CLOSE_TOO_BIG          1009 /* message over max_payload */
+#define SLUICE_CLOSE_PONG_TIMEOUT     4001 /* nothing received within ping_timeout_ms */
+#define SLUICE_CLOSE_NO_HANDSHAKE     4005 /* no #handshake within handshake_timeout_ms */
+#define SLUICE_CLOSE_BAD_HANDSHAKE    4008 /* #handshake or #authenticate without a cid */
+#define SLUICE_CLOSE_BEFORE_HANDSHAKE 4009 /* another message before #handshake */
+#define SLUICE_CLOSE_SLOW_CONSUMER    4100 /* outbound limit or send timeout exceeded */
+
+/* The error name of an invoke no procedure is registered for. */
+#define SLUICE_UNKNOWN_PROCEDURE "UnknownProcedureError"
+
+enum sluice_uring_mode {
+	SLUICE_URING_DEFER = 0, /* SINGLE_ISSUER | DEFER_TASKRUN */
+	SLUICE_URING_COOP,      /* SINGLE_ISSUER | COOP_TASKRUN */
+	SLUICE_URING_PLAIN,     /* no set-up flags */
+};
+
+/*
+ * Server options. sluice_options_defaults fills in the defaults that
+ * `sluiced --help` prints; sluice_options_set sets one by its command-line
+ * name, sluice_options_load reads a config file of them.
+ */
+struct sluice_options {
+	/* listening */
+	char host[64];                 /* IPv4 address, "0.0.0.0" */
+	uint16_t port;                 /* 8000; 0 lets the kernel pick one */
+	char path[256];                /* WebSocket path, "/socketcluster/" */
+	char origins[1024];            /* allowed Origins, "*:*" */
+	/* threads */
+	int reactors;                  /* I/O threads, one io_uring each (CPUs) */
+	int workers;                   /* protocol and handler threads (CPUs) */
+	/* the SocketCluster protocol */
+	int protocol_version;          /* 2 ("" pings); 1 ("#1"/"#2") */
+	uint32_t ping_interval_ms;     /* 8000 */
+	uint32_t ping_timeout_ms;      /* 30000: sent in the handshake, and enforced */
+	bool ping_timeout_disabled;    /* false: no pings, no pong deadline */
+	uint32_t handshake_timeout_ms; /* 10000: HTTP request, then #handshake */
+	uint32_t ack_timeout_ms;       /* 10000: server invokes fail with TimeoutError */
+	bool allow_client_publish;     /* true */
+	uint32_t socket_channel_limit; /* subscriptions per socket; 0 unlimited */
+	bool echo;                     /* transport test mode: every message echoed */
+	/* limits and buffers */
+	uint32_t max_conns;            /* per reactor, 10000 */
+	uint64_t max_payload;          /* bytes, 1049600; larger closes 1009 */
+	uint32_t max_header;           /* bytes of HTTP request head, 8192 */
+	uint64_t outbound_limit;       /* bytes queued for one socket, 8 MiB */
+	uint32_t send_timeout_ms;      /* 10000 */
+	uint32_t inbound_ring;         /* messages queued per socket for its worker, 256 */
+	uint64_t inbound_limit;        /* bytes of those, 4 MiB */
+	uint32_t outbound_ring;        /* frames queued per socket for sending, 1024 */
+	uint32_t recv_buffers;         /* 16 KiB receive buffers per reactor, 1024 */
+	int uring_mode;                /* enum sluice_uring_mode */
+};
+
+/* [any] The defaults. */
+void sluice_options_defaults(struct sluice_options *o);
+
+/*
+ * [any] Sets the option `name` (its command-line name without "--", such as
+ * "ping-interval") from text. Booleans take true/false/yes/no/on/off/1/0.
+ * Returns 0; -ENOENT for an unknown name; -EINVAL for a bad value, with a
+ * message in err (nothing changed either way).
+ */
+int sluice_options_set(struct sluice_options *o, const char *name, const char *value, char *err,
+		       size_t errlen);
+
+/*
+ * [any] Reads a config file: one `name = value` per line (names as on the
+ * command line, without "--"), `#` starts a comment, blank lines are
+ * skipped; a value may be quoted with "..." to keep spaces. Returns 0, or
+ * -errno (file) or -EINVAL (a line; err says which and why).
+ */
+int sluice_options_load(struct sluice_options *o, const char *path, char *err, size_t errlen);
+
+/*
+ * [any] Applies a command line: `--name value` or `--name=value` for every
+ * option, a boolean also as a bare `--name`, and `--config FILE` (applied
+ * where it appears, so later options override the file). Stops at the first
+ * argument it does not know and returns its index in *stop (argc when all
+ * were used; --help and --version are left to the caller this way).
+ * Returns 0 or -EINVAL with err filled.
+ */
+int sluice_options_parse(struct sluice_options *o, int argc, char **argv, int *stop, char *err,
+			 size_t errlen);
+
+/* [any] Describes every option and its default, as `sluiced --help` does. */
+void sluice_options_usage(FILE *out);
+
+struct sluice_server;
+struct sluice_socket;
+struct sluice_request;
+
+/* Handlers. ctx is the pointer given at registration. */
+typedef void sluice_procedure_fn(struct sluice_request *req, void *ctx);
+typedef void sluice_receiver_fn(struct sluice_socket *s, const char *data, size_t len,
+				void *ctx);
+typedef void sluice_socket_fn(struct sluice_socket *s, void *ctx);
+typedef void sluice_close_fn(struct sluice_socket *s, int code, void *ctx);
+typedef void sluice_channel_fn(struct sluice_socket *s, const char *channel, void *ctx);
+/* The answer to a server invoke: error is NULL on success (data, len the
+ * client's data, NULL when it sent none); else error is the error JSON
+ * (the client's, or {"name":"TimeoutError",...} after ack_timeout_ms, or
+ * {"name":"BadConnectionError",...} when the socket closed first). */
+typedef void sluice_reply_fn(struct sluice_socket *s, const char *error, size_t elen,
+			     const char *data, size_t len, void *ctx);
+
+/*
+ * [any] Creates a server: binds the listeners (a port 0 is resolved when
+ * this returns) but runs nothing yet. Returns 0, -EINVAL (options), or the
+ * -errno of a failed bind or allocation, with nothing left behind.
+ */
+int sluice_server_create(const struct sluice_options *o, struct sluice_server **out);
+
+/* [any] The port the server listens on. */
+uint16_t sluice_server_port(const struct sluice_server *srv);
+
+/*
+ * [setup] Registers the procedure (an event clients invoke) or receiver (an
+ * event clients transmit) of this name; one handler per name. Returns 0,
+ * -EEXIST, -EINVAL (a name starting with '#' is the protocol's) or -ENOMEM.
+ */
+int sluice_procedure(struct sluice_server *srv, const char *event, sluice_procedure_fn *fn,
+		     void *ctx);
+int sluice_receiver(struct sluice_server *srv, const char *event, sluice_receiver_fn *fn,
+		    void *ctx);
+
+/* [setup] Listeners, called on the socket's worker: connection (after the
+ * handshake was answered), disconnection (with the close code, once per
+ * connection), subscription and unsubscription (kick-outs and the drop at
+ * disconnection included). NULL removes one. */
+void sluice_on_connection(struct sluice_server *srv, sluice_socket_fn *fn, void *ctx);
+void sluice_on_disconnection(struct sluice_server *srv, sluice_close_fn *fn, void *ctx);
+void sluice_on_subscription(struct sluice_server *srv, sluice_channel_fn *fn, void *ctx);
+void sluice_on_unsubscription(struct sluice_server *srv, sluice_channel_fn *fn, void *ctx);
+
+/* [setup] Starts the reactor and worker threads. 0 or -errno. */
+int sluice_server_start(struct sluice_server *srv);
+
+/*
+ * [any but a worker] Stops accepting, closes every socket with 1001, waits
+ * for the disconnection listeners and the threads to finish.
+ */
+void sluice_server_stop(struct sluice_server *srv);
+
+/* [any] Frees a stopped (or never started) server. NULL: no-op. */
+void sluice_server_destroy(struct sluice_server *srv);
+
+/*
+ * [any] Publishes data (JSON, NULL for none) on channel to every subscriber.
+ * The frame is built once and shared. Returns the number of subscribers it
+ * was queued for, or -ENOMEM.
+ */
+int sluice_publish(struct sluice_server *srv, const char *channel, const char *data, size_t len);
+
+/* [any] The request's socket, its event name (NUL-terminated), its data
+ * (NULL with *len 0 when the client sent none). Valid until answered. */
+struct sluice_socket *sluice_request_socket(const struct sluice_request *req);
+const char *sluice_request_event(const struct sluice_request *req);
+const char *sluice_request_data(const struct sluice_request *req, size_t *len);
+
+/*
+ * [any] Answers the request, once: with data (JSON, NULL for none), or with
+ * an error {"name":name,"message":message,<extra>} where extra is more JSON
+ * members without braces ("\"code\":1234") or NULL, or with an error given
+ * whole as JSON (an object or a string). The request is freed by the call;
+ * answering from another thread, later, is fine. Returns 0, or -EPIPE when
+ * the socket closed meanwhile (the answer is dropped, the request freed
+ * all the same).
+ */
+int sluice_request_end(struct sluice_request *req, const char *data, size_t len);
+int sluice_request_error(struct sluice_request *req, const char *name, const char *message,
+			 const char *extra);
+int sluice_request_error_json(struct sluice_request *req, const char *error, size_t len);
+
+/* [any] The socket's id, as the client received it in the handshake. */
+const char *sluice_socket_id(const struct sluice_socket *s);
+
+/* [any] The socket's server. */
+struct sluice_server *sluice_socket_server(const struct sluice_socket *s);
+
+/* [worker] The application's pointer for this socket (NULL at first). Free
+ * what it points to in the disconnection listener. */
+void *sluice_socket_user(const struct sluice_socket *s);
+void sluice_socket_set_user(struct sluice_socket *s, void *user);
+
+/*
+ * [worker] Keeps the socket for use from another thread (transmit,
+ * disconnect) after the handler returns; [any] gives it back. A kept
+ * socket that has closed only drops what is sent to it.
+ */
+void sluice_socket_keep(struct sluice_socket *s);
+void sluice_socket_unkeep(struct sluice_socket *s);
+
+/*
+ * [any, on a socket handed to this thread by a handler or kept] Sends
+ * {"event":event,"data":data}. Returns 0, -EPIPE (closed) or -ENOBUFS (the
+ * socket's outbound limit: it is being disconnected as a slow consumer).
+ */
+int sluice_socket_transmit(struct sluice_socket *s, const char *event, const char *data,
+			   size_t len);
+
+/*
+ * [worker] Invokes the client's procedure `event`; fn(ctx) is called once on
+ * this worker with the answer, a TimeoutError after ack_timeout_ms, or a
+ * BadConnectionError when the socket closes first. Returns 0 (fn will be
+ * called) or -EPIPE/-ENOBUFS/-ENOMEM (it will not).
+ */
+int sluice_socket_invoke(struct sluice_socket *s, const char *event, const char *data, size_t len,
+			 sluice_reply_fn *fn, void *ctx);
+
+/*
+ * [worker] Frames sent to this socket from its worker between start and
+ * flush (transmits, invokes, replies) leave as one WebSocket frame holding
+ * a JSON array, which the client unpacks in order. flush returns 0 or the
+ * send's error.
+ */
+void sluice_socket_start_batch(struct sluice_socket *s);
+int sluice_socket_flush_batch(struct sluice_socket *s);
+
+/*
+ * [worker] Sends {"event":"#kickOut","data":{"channel":...,"message":...}}
+ * and drops the subscription. Returns 0 or -ENOENT (not subscribed).
+ */
+int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const char *message);
+
+/* [any, as transmit] Closes the socket with code and reason (NULL: none). */
+void sluice_socket_disconnect(struct sluice_socket *s, int code, const char *reason);
+
+/*
+ * [any] Small JSON helpers for handlers, so that reading a field of the
+ * data needs no JSON library. They read what the client sent in place and
+ * allocate nothing.
+ *
+ * sluice_json_member: the value of member key of the object json[0, len)
+ * (the last one when repeated), as exact bytes in *val, *vlen. Returns 0,
+ * -ENOENT (not an object, or no such member) or -EINVAL (not valid JSON).
+ * sluice_json_int: the integer json[0, len) (within int64, no fraction).
+ * Returns 0 or -EINVAL.
+ * sluice_json_string: the text of the JSON string json[0, len), unescaped
+ * into out[0, cap) and NUL-terminated. Returns its length, or -EINVAL (not a
+ * string) or -ENOSPC.
+ */
+int sluice_json_member(const char *json, size_t len, const char *key, const char **val,
+		       size_t *vlen);
+int sluice_json_int(const char *json, size_t len, int64_t *out);
+long sluice_json_string(const char *json, size_t len, char *out, size_t cap);
 
 #endif

@@ -301,8 +301,11 @@ static bool conn__is_pong(const struct io_conn *c, const struct io_msg *m)
 {
 	const struct io_config *cfg = &c->r->s->cfg;
 
+	/* relaxed: before the worker marks c established, pongs reach it (a
+	 * pong before the protocol's handshake is a protocol error there) */
 	return cfg->drop_pongs && m->opcode == WS_OP_TEXT && m->len == cfg->pong_len &&
-	       memcmp(m->data, cfg->pong, cfg->pong_len) == 0;
+	       memcmp(m->data, cfg->pong, cfg->pong_len) == 0 &&
+	       atomic_load_explicit(&c->established, memory_order_relaxed);
 }
 
 static void conn__ws_input(struct io_conn *c, const uint8_t *p, size_t n)
@@ -431,8 +434,13 @@ void conn__flush(struct io_conn *c)
 					       (uint32_t)(max - c->nsending));
 	conn__wake_writer(c);
 	if (c->nsending == 0) {
-		if (c->close_after_send)
+		if (c->close_after_send) {
 			reactor__kill(c);
+		} else if (c->close_when_sent && c->state == CONN_WS) {
+			int code = c->close_when_sent;
+			c->close_when_sent = 0;
+			conn__close(c, (unsigned)code, c->kill_reason);
+		}
 		return;
 	}
 
@@ -510,6 +518,7 @@ void conn__reset(struct io_conn *c)
 	c->in_len = 0;
 	c->ctl_len = 0;
 	c->close_after_send = false;
+	c->close_when_sent = 0;
 	c->recv_armed = false;
 	c->send_inflight = false;
 	c->worker_seen = false;
@@ -529,4 +538,6 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->established, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->close_code, 0, memory_order_relaxed);
 	c->user = NULL;
+	c->kill_reason[0] = '\0';
+	c->kill_graceful = false;
 }

@@ -171,8 +171,10 @@ int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max)
 		if (atomic_load(&c->paused))
 			conn__notify_reactor(c); /* room again: let the reactor read on */
 	}
+	/* closed and drained; but when c is queued in the inbox again (the
+	 * reactor's last notification), the end is told there, once */
 	if (n == 0 && closed)
-		return -EPIPE;
+		return atomic_load(&c->in_notified) ? 0 : -EPIPE;
 	return (int)n;
 }
 
@@ -210,6 +212,7 @@ void io_conn_close(struct io_conn *c, int code, const char *reason)
 	/* the reason is written before the code that publishes it (seq_cst CAS);
 	 * two threads racing here may mix reasons, never codes */
 	snprintf(c->kill_reason, sizeof(c->kill_reason), "%s", reason ? reason : "");
+	c->kill_graceful = true;
 	if (atomic_compare_exchange_strong(&c->kill_code, &none, code))
 		conn__notify_reactor(c);
 }

@@ -132,6 +132,8 @@ void reactor__queue_rearm(struct io_conn *c)
 	c->r->rearm_head = c->slot + 1;
 }
 
+static void reactor__push_worker(struct io_conn *c);
+
 static void reactor__try_free(struct io_conn *c)
 {
 	struct reactor *r = c->r;
@@ -164,21 +166,29 @@ void reactor__kill(struct io_conn *c)
 	/* relaxed: published by the store of `closed` below */
 	atomic_compare_exchange_strong_explicit(&c->close_code, &none, WS_CLOSE_ABNORMAL,
 						memory_order_relaxed, memory_order_relaxed);
+	/* the flag before `closed`: a worker that sees closed and the flag clear
+	 * knows no notification of c is queued or coming (io_conn_recv) */
+	bool push = c->worker_seen && !atomic_exchange(&c->in_notified, 1);
 	/* seq_cst: after every message pushed; the worker reads closed, then the ring */
 	atomic_store(&c->closed, 1);
-	if (c->worker_seen)
-		reactor__notify_worker(c);
+	if (push)
+		reactor__push_worker(c);
 	reactor__try_free(c);
 }
 
 void reactor__notify_worker(struct io_conn *c)
 {
-	struct io_inbox *in = c->wi;
-
 	c->worker_seen = true;
 	/* seq_cst exchange: pairs with the worker clearing the flag before it drains */
 	if (atomic_exchange(&c->in_notified, 1))
 		return;
+	reactor__push_worker(c);
+}
+
+static void reactor__push_worker(struct io_conn *c)
+{
+	struct io_inbox *in = c->wi;
+
 	while (!mpsc_push(&in->ready, c))
 		; /* sized for every connection, which is queued at most once: never full */
 	if (atomic_exchange(&in->sleeping, 0)) {
@@ -346,10 +356,17 @@ static void reactor__drain_notify(struct reactor *r)
 				continue;
 			}
 			int code = atomic_load(&c->kill_code);
+			if (code && c->kill_graceful && c->state == CONN_WS) {
+				/* the worker's own close: what it sent before goes out first */
+				c->close_when_sent = code;
+				conn__flush(c);
+				continue;
+			}
 			if (code) {
 				conn__close(c, (unsigned)code,
-					     code == IO_CLOSE_SLOW_CONSUMER ? "slow consumer"
-									    : c->kill_reason);
+					     !c->kill_graceful
+						     ? "slow consumer"
+						     : c->kill_reason);
 				continue;
 			}
 			if (atomic_load_explicit(&c->paused, memory_order_relaxed))

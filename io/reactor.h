@@ -40,6 +40,7 @@ struct io_conn {
 	_Atomic int paused;  /* [a] inbound ring full: recv stopped until the worker drains */
 	bool worker_seen;    /* the worker has this connection (must release it) */
 	bool close_after_send;
+	int close_when_sent;         /* the worker's close code, once its frames are out */
 	bool rearm;          /* recv must be armed again at the end of this loop turn */
 	uint32_t rearm_next; /* slot + 1 of the next connection to re-arm; 0 ends */
 	uint64_t deadline_ms;        /* of the HTTP request, or of the close */
@@ -82,6 +83,7 @@ struct io_conn {
 	uint64_t ping_ms;            /* next keep-alive ping */
 	void *user;                  /* [w] */
 	char kill_reason[124];       /* [w] written before kill_code is set */
+	bool kill_graceful;          /* [w] so is this: io_conn_close, not a slow consumer */
 };
 
 struct io_inbox {

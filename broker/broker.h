@@ -1,0 +1,138 @@
+/*
+ * broker: the private structures of the SocketCluster broker, shared by
+ * server.c (lifecycle, registry, worker loop), socket.c (a socket's packets:
+ * handshake, events, replies, pub/sub), request.c (procedure requests and
+ * their answers), channel.c (the channel table) and frame.c (encoding).
+ * Not part of any public API: include/sluice.h is.
+ *
+ * Lifetimes:
+ *   - A socket (struct sluice_socket) is created by its worker at the
+ *     connection's first message and holds the io_conn. References: one
+ *     for the open connection, one per pending request or keep. The last
+ *     unref (any thread) hands the socket to its worker, which retires it
+ *     through the epoch domain: other workers may still be fanning a publish
+ *     out to it, so the io_conn is released and the socket freed only after
+ *     every reader section that could see it has ended.
+ *   - Channels and subscriber arrays are replaced under the table's stripe
+ *     locks and retired the same way; publishers read them without locks.
+ *
+ * Threads: fields marked [w] belong to the socket's worker; [a] atomics.
+ */
+#ifndef SLUICE_BROKER_H
+#define SLUICE_BROKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "epoch.h"
+#include "io.h"
+#include "mpsc.h"
+#include "sluice.h"
+
+struct bworker;
+struct channel;
+struct channel_table;
+
+/* A registered procedure or receiver. */
+struct handler {
+	struct handler *next;
+	sluice_procedure_fn *proc;
+	sluice_receiver_fn *recv;
+	void *ctx;
+	uint32_t hash;
+	uint32_t len;
+	char name[];
+};
+
+#define HANDLER_BUCKETS 256
+
+struct sluice_server {
+	struct sluice_options o;
+	struct io_config io;
+	struct io_server *ios;
+	struct workers *ws;
+	struct bworker **bw;          /* per worker, set by each worker at begin */
+	int nworkers;
+	_Atomic int ready;            /* workers that finished begin */
+	struct handler *handlers[HANDLER_BUCKETS]; /* read-only after start */
+	sluice_socket_fn *on_connection;
+	sluice_close_fn *on_disconnection;
+	sluice_channel_fn *on_subscription, *on_unsubscription;
+	void *on_connection_ctx, *on_disconnection_ctx;
+	void *on_subscription_ctx, *on_unsubscription_ctx;
+	struct epoch epoch;
+	struct channel_table *channels;
+	pthread_mutex_t foreign_lock;  /* threads that are not workers share one record */
+	struct epoch_rec *foreign;
+	char id_prefix[8];
+	bool started;
+};
+
+/* A server invoke waiting for the client's answer. */
+struct pending {
+	int64_t cid;
+	uint64_t deadline_ms;
+	sluice_reply_fn *fn;
+	void *ctx;
+	char event[48];
+};
+
+struct sluice_socket {
+	epoch_entry_t entry;          /* retirement */
+	struct sluice_server *srv;
+	struct io_conn *c;
+	struct bworker *w;
+	_Atomic uint32_t refs;        /* [a] */
+	_Atomic int closed;           /* [a] the connection is gone */
+	bool handshaken;              /* [w] */
+	bool connected_event;         /* [w] the connection listener ran */
+	void *user;                   /* [w] */
+	struct channel **subs;        /* [w] channels subscribed to */
+	uint32_t nsubs, subs_cap;     /* [w] */
+	struct pending *pend;         /* [w] server invokes in flight */
+	uint32_t npend, pend_cap;     /* [w] */
+	int64_t next_cid;             /* [w] */
+	uint8_t *batch;               /* [w] packets gathered while batching, "[p,p" */
+	size_t batch_len, batch_cap;  /* [w] */
+	bool batching;                /* [w] */
+	struct sluice_socket *dead_next; /* the worker's retire list */
+	char id[24];
+};
+
+/* A worker's broker state. */
+struct bworker {
+	struct sluice_server *srv;
+	int index;
+	struct epoch_rec *rec;
+	struct mpsc dead;             /* sockets whose last reference dropped elsewhere */
+	struct io_inbox *in;
+	uint64_t now_ms;
+	uint64_t next_timer_ms;       /* earliest pending invoke deadline (or ~0) */
+	struct sluice_socket **timed; /* sockets with pending invokes */
+	uint32_t ntimed, timed_cap;
+};
+
+/* server.c */
+struct bworker *server__this_worker(void); /* NULL off the worker threads */
+const struct handler *server__handler(const struct sluice_server *srv, const uint8_t *name,
+				      size_t len);
+uint64_t server__now_ms(void);
+
+/* socket.c */
+void socket__message(struct bworker *w, struct io_conn *c, struct io_msg *m);
+void socket__closed(struct bworker *w, struct io_conn *c);
+void socket__ref(struct sluice_socket *s);
+void socket__unref(struct sluice_socket *s);
+void socket__reap(struct bworker *w); /* retires what `dead` holds */
+void socket__timers(struct bworker *w);
+/* Sends one packet (whole JSON) to s: into its batch when batching on its
+ * worker, else as a frame. 0, -EPIPE, -ENOBUFS, -ENOMEM. */
+int socket__send(struct sluice_socket *s, const uint8_t *json, size_t len);
+int socket__send_msg(struct sluice_socket *s, struct io_msg *m);
+
+/* request.c */
+void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct handler *h,
+		     const uint8_t *event, size_t elen, int64_t cid, const uint8_t *data,
+		     size_t dlen);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * server: a sluice server's lifecycle (create, start, stop, destroy), the
+ * registry of procedures, receivers and listeners (written before start,
+ * read-only after), and the broker's worker ops: each worker keeps an epoch
+ * record, a queue of sockets to retire, and the timers of its sockets'
+ * invokes.
+ *
+ * Threads: create/register/start/stop/destroy from the application's thread;
+ * the worker ops on the worker threads; server__this_worker on any.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "broker.h"
+#include "channel.h"
+#include "worker.h"
+
+static _Thread_local struct bworker *this_worker;
+
+struct bworker *server__this_worker(void)
+{
+	return this_worker;
+}
+
+uint64_t server__now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t server__hash(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+const struct handler *server__handler(const struct sluice_server *srv, const uint8_t *name,
+				      size_t len)
+{
+	uint32_t h = server__hash(name, len);
+
+	for (const struct handler *x = srv->handlers[h % HANDLER_BUCKETS]; x; x = x->next)
+		if (x->hash == h && x->len == len && memcmp(x->name, name, len) == 0)
+			return x;
+	return NULL;
+}
+
+static int server__register(struct sluice_server *srv, const char *event,
+			    sluice_procedure_fn *proc, sluice_receiver_fn *recv, void *ctx)
+{
+	size_t len = event ? strlen(event) : 0;
+	uint32_t h = server__hash((const uint8_t *)event, len);
+	struct handler *x;
+
+	if (!event || !*event || event[0] == '#' || srv->started)
+		return -EINVAL;
+	x = (struct handler *)server__handler(srv, (const uint8_t *)event, len);
+	if (x) {
+		if ((proc && x->proc) || (recv && x->recv))
+			return -EEXIST;
+		if (proc)
+			x->proc = proc;
+		else
+			x->recv = recv;
+		x->ctx = ctx; /* one name, both kinds: they share the context */
+		return 0;
+	}
+	x = calloc(1, sizeof(*x) + len + 1);
+	if (!x)
+		return -ENOMEM;
+	x->proc = proc;
+	x->recv = recv;
+	x->ctx = ctx;
+	x->hash = h;
+	x->len = (uint32_t)len;
+	memcpy(x->name, event, len);
+	x->next = srv->handlers[h % HANDLER_BUCKETS];
+	srv->handlers[h % HANDLER_BUCKETS] = x;
+	return 0;
+}
+
+int sluice_procedure(struct sluice_server *srv, const char *event, sluice_procedure_fn *fn,
+		     void *ctx)
+{
+	return fn ? server__register(srv, event, fn, NULL, ctx) : -EINVAL;
+}
+
+int sluice_receiver(struct sluice_server *srv, const char *event, sluice_receiver_fn *fn,
+		    void *ctx)
+{
+	return fn ? server__register(srv, event, NULL, fn, ctx) : -EINVAL;
+}
+
+void sluice_on_connection(struct sluice_server *srv, sluice_socket_fn *fn, void *ctx)
+{
+	srv->on_connection = fn;
+	srv->on_connection_ctx = ctx;
+}
+
+void sluice_on_disconnection(struct sluice_server *srv, sluice_close_fn *fn, void *ctx)
+{
+	srv->on_disconnection = fn;
+	srv->on_disconnection_ctx = ctx;
+}
+
+void sluice_on_subscription(struct sluice_server *srv, sluice_channel_fn *fn, void *ctx)
+{
+	srv->on_subscription = fn;
+	srv->on_subscription_ctx = ctx;
+}
+
+void sluice_on_unsubscription(struct sluice_server *srv, sluice_channel_fn *fn, void *ctx)
+{
+	srv->on_unsubscription = fn;
+	srv->on_unsubscription_ctx = ctx;
+}
+
+/* ---- the worker ops ---- */
+
+static void *server__begin(void *ctx, int index)
+{
+	struct sluice_server *srv = ctx;
+	struct bworker *w = srv->bw[index];
+
+	w->rec = epoch_join(&srv->epoch);
+	if (!w->rec)
+		abort(); /* a few hundred bytes at start: nothing sensible to do without */
+	w->now_ms = server__now_ms();
+	this_worker = w;
+	return w;
+}
+
+static void server__message(void *local, struct io_conn *c, struct io_msg *m)
+{
+	socket__message(local, c, m);
+}
+
+static void server__closed(void *local, struct io_conn *c)
+{
+	socket__closed(local, c);
+}
+
+static int server__turn(void *local)
+{
+	struct bworker *w = local;
+	uint64_t wait;
+
+	w->now_ms = server__now_ms();
+	socket__reap(w);
+	if (w->now_ms >= w->next_timer_ms)
+		socket__timers(w);
+	epoch_poll(w->rec);
+	wait = w->next_timer_ms > w->now_ms ? w->next_timer_ms - w->now_ms : 0;
+	/* bounded: retired sockets are freed (and their slots reused) on a turn */
+	return wait > 50 ? 50 : (int)wait;
+}
+
+static void server__end(void *local)
+{
+	struct bworker *w = local;
+
+	socket__reap(w);
+	while (w->ntimed)
+		socket__unref(w->timed[--w->ntimed]);
+	socket__reap(w);
+	epoch_barrier(w->rec);
+	epoch_leave(w->rec);
+	this_worker = NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void server__io_config(const struct sluice_options *o, struct io_config *io)
+{
+	io_config_defaults(io);
+	io->host = o->host;
+	io->port = o->port;
+	io->path = o->path;
+	io->origins = o->origins;
+	io->reactors = o->reactors;
+	io->workers = o->workers;
+	io->max_conns = o->max_conns;
+	io->max_payload = o->max_payload;
+	io->max_header = o->max_header;
+	io->handshake_timeout_ms = o->handshake_timeout_ms;
+	io->outbound_limit = o->outbound_limit;
+	io->send_timeout_ms = o->send_timeout_ms;
+	io->inbound_ring = o->inbound_ring;
+	io->inbound_limit = o->inbound_limit;
+	io->outbound_ring = o->outbound_ring;
+	io->recv_buffers = o->recv_buffers;
+	io->uring_mode = o->uring_mode;
+	if (o->echo)
+		return; /* the transport alone: no keep-alive, no handshake deadline */
+	if (!o->ping_timeout_disabled) {
+		io->ping_interval_ms = o->ping_interval_ms;
+		io->ping_timeout_ms = o->ping_timeout_ms;
+	}
+	io->ping_timeout_code = SLUICE_CLOSE_PONG_TIMEOUT;
+	io->open_timeout_code = SLUICE_CLOSE_NO_HANDSHAKE;
+	if (o->protocol_version == 1) {
+		memcpy(io->ping, "#1", 2);
+		memcpy(io->pong, "#2", 2);
+		io->ping_len = io->pong_len = 2;
+	}
+	io->drop_pongs = true;
+}
+
+int sluice_server_create(const struct sluice_options *o, struct sluice_server **out)
+{
+	struct sluice_server *srv = calloc(1, sizeof(*srv));
+	uint8_t rnd[4];
+	int rc = -ENOMEM;
+
+	if (!srv)
+		return -ENOMEM;
+	srv->o = *o;
+	if (o->protocol_version != 1 && o->protocol_version != 2) {
+		free(srv);
+		return -EINVAL;
+	}
+	server__io_config(&srv->o, &srv->io);
+	epoch_init(&srv->epoch);
+	pthread_mutex_init(&srv->foreign_lock, NULL);
+	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+		memset(rnd, 0, sizeof(rnd));
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	for (int i = 0; i < 4; i++)
+		srv->id_prefix[i] = abc[rnd[i] & 63];
+	srv->id_prefix[4] = '-';
+	if (channel_table_create(1u << 16, &srv->channels) < 0)
+		goto fail;
+	srv->foreign = epoch_join(&srv->epoch);
+	if (!srv->foreign)
+		goto fail;
+	rc = io_server_create(&srv->io, &srv->ios);
+	if (rc < 0)
+		goto fail;
+	srv->nworkers = srv->io.workers > 0 ? srv->io.workers : 1;
+	srv->bw = calloc((size_t)srv->nworkers, sizeof(srv->bw[0]));
+	if (!srv->bw) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		struct bworker *w = srv->bw[i] = calloc(1, sizeof(*w));
+		if (!w || mpsc_init(&w->dead, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0) {
+			rc = -ENOMEM;
+			goto fail;
+		}
+		w->srv = srv;
+		w->index = i;
+		w->in = io_server_inbox(srv->ios, i);
+		w->next_timer_ms = UINT64_MAX;
+	}
+	*out = srv;
+	return 0;
+fail:
+	sluice_server_destroy(srv);
+	return rc;
+}
+
+uint16_t sluice_server_port(const struct sluice_server *srv)
+{
+	return io_server_port(srv->ios);
+}
+
+int sluice_server_start(struct sluice_server *srv)
+{
+	static const struct worker_ops ops = {
+		.begin = server__begin,
+		.message = server__message,
+		.closed = server__closed,
+		.turn = server__turn,
+		.end = server__end,
+	};
+	struct worker_ops wops = srv->o.echo ? worker_echo_ops : ops;
+	int rc;
+
+	if (srv->started)
+		return -EALREADY;
+	srv->started = true;
+	wops.ctx = srv;
+	rc = workers_start(srv->ios, srv->nworkers, &wops, &srv->ws);
+	if (rc < 0)
+		return rc;
+	rc = io_server_start(srv->ios);
+	if (rc < 0) {
+		workers_stop(srv->ws);
+		srv->ws = NULL;
+	}
+	return rc;
+}
+
+void sluice_server_stop(struct sluice_server *srv)
+{
+	if (!srv->started || !srv->ws)
+		return;
+	io_server_stop(srv->ios); /* the workers drain meanwhile */
+	workers_stop(srv->ws);
+	srv->ws = NULL;
+}
+
+void sluice_server_destroy(struct sluice_server *srv)
+{
+	if (!srv)
+		return;
+	sluice_server_stop(srv);
+	if (srv->ios)
+		io_server_destroy(srv->ios);
+	for (int i = 0; srv->bw && i < srv->nworkers; i++) {
+		if (srv->bw[i])
+			mpsc_deinit(&srv->bw[i]->dead);
+		free(srv->bw[i]);
+	}
+	free(srv->bw);
+	if (srv->foreign) {
+		epoch_barrier(srv->foreign);
+		epoch_leave(srv->foreign);
+	}
+	channel_table_destroy(srv->channels);
+	epoch_deinit(&srv->epoch);
+	pthread_mutex_destroy(&srv->foreign_lock);
+	for (int i = 0; i < HANDLER_BUCKETS; i++) {
+		for (struct handler *x = srv->handlers[i], *next; x; x = next) {
+			next = x->next;
+			free(x);
+		}
+	}
+	free(srv);
+}

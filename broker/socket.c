@@ -1,0 +1,789 @@
+/*
+ * socket: one SocketCluster socket on its worker: the handshake, the
+ * dispatch of every inbound packet (events, replies, batches), pub/sub, the
+ * server's own invokes and their timeouts, batching, and the socket's end.
+ *
+ *   first message --> OPEN --#handshake (numeric cid)--> HANDSHAKEN
+ *                       |  \--#handshake, no cid---> close 4008
+ *                       |  \--anything else--------> close 4009
+ *                       '--nothing in handshake_timeout--> 4005 (reactor)
+ *   HANDSHAKEN: #subscribe #unsubscribe #publish #authenticate, events
+ *               (invoke -> procedure, transmit -> receiver), replies
+ *   closed (io_conn_recv -EPIPE): subscriptions dropped, invokes failed,
+ *               disconnection listener, the connection's reference dropped
+ *
+ * Error replies use the names and messages of socketcluster-server 20.0.1
+ * where the client may look at them (PROTOCOL.md).
+ *
+ * Threads: every function runs on the socket's worker, except socket__ref,
+ * socket__unref and socket__send (any thread holding a reference).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+#include "channel.h"
+#include "frame.h"
+#include "packet.h"
+
+/* ---- references and the end of a socket ---- */
+
+void socket__ref(struct sluice_socket *s)
+{
+	/* relaxed: the caller already holds a reference */
+	atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+static void socket__free(epoch_entry_t *e)
+{
+	struct sluice_socket *s = (struct sluice_socket *)((char *)e -
+							    offsetof(struct sluice_socket, entry));
+
+	io_conn_release(s->c); /* on the worker: epoch callbacks run in its turn */
+	free(s->subs);
+	free(s->pend);
+	free(s->batch);
+	free(s);
+}
+
+static void socket__retire(struct bworker *w, struct sluice_socket *s)
+{
+	/* other workers may be fanning a publish out to s: free it after them */
+	epoch_retire(w->rec, &s->entry, socket__free);
+}
+
+void socket__unref(struct sluice_socket *s)
+{
+	/* acq_rel: every owner's use happens before the retirement */
+	if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (server__this_worker() == s->w) {
+		socket__retire(s->w, s);
+		return;
+	}
+	while (!mpsc_push(&s->w->dead, s))
+		; /* sized for every socket, each pushed once: never full */
+	io_inbox_wake(s->w->in);
+}
+
+void socket__reap(struct bworker *w)
+{
+	struct sluice_socket *s;
+
+	while ((s = mpsc_pop(&w->dead)))
+		socket__retire(w, s);
+}
+
+/* ---- sending ---- */
+
+int socket__send_msg(struct sluice_socket *s, struct io_msg *m)
+{
+	if (!m)
+		return -ENOMEM;
+	if (s->batching && server__this_worker() == s->w) {
+		size_t need = s->batch_len + m->len + 2;
+		if (need > s->batch_cap) {
+			size_t cap = s->batch_cap ? s->batch_cap * 2 : 1024;
+			while (cap < need)
+				cap *= 2;
+			uint8_t *b = realloc(s->batch, cap);
+			if (!b) {
+				io_msg_free(m);
+				return -ENOMEM;
+			}
+			s->batch = b;
+			s->batch_cap = cap;
+		}
+		s->batch[s->batch_len] = s->batch_len == 0 ? '[' : ',';
+		s->batch_len++;
+		memcpy(s->batch + s->batch_len, m->data, m->len);
+		s->batch_len += m->len;
+		io_msg_free(m);
+		return 0;
+	}
+	return io_conn_send(s->c, m);
+}
+
+int socket__send(struct sluice_socket *s, const uint8_t *json, size_t len)
+{
+	struct frame f;
+
+	frame_begin(&f, len);
+	frame_put(&f, json, len);
+	return socket__send_msg(s, frame_end(&f));
+}
+
+/* {"rid":N,"error":{"name":...,"message":...}} */
+static void socket__error(struct sluice_socket *s, int64_t rid, const char *name, const char *msg)
+{
+	struct frame f;
+
+	frame_begin(&f, 48 + strlen(name) + strlen(msg));
+	frame_lit(&f, "{\"rid\":");
+	frame_int(&f, rid);
+	frame_lit(&f, ",\"error\":{\"name\":");
+	frame_str(&f, name, strlen(name));
+	frame_lit(&f, ",\"message\":");
+	frame_str(&f, msg, strlen(msg));
+	frame_lit(&f, "}}");
+	socket__send_msg(s, frame_end(&f));
+}
+
+/* {"rid":N} */
+static void socket__ack(struct sluice_socket *s, int64_t rid)
+{
+	struct frame f;
+
+	frame_begin(&f, 32);
+	frame_lit(&f, "{\"rid\":");
+	frame_int(&f, rid);
+	frame_lit(&f, "}");
+	socket__send_msg(s, frame_end(&f));
+}
+
+/* ---- names ---- */
+
+/*
+ * The text of a JSON string span: buf itself when it has no escapes, else
+ * unescaped into tmp (cap bytes) or, when longer, a malloc'd copy that the
+ * caller frees (*heap). Returns the length, or -1 (bad escape, no memory).
+ */
+static long socket__text(const uint8_t *buf, struct packet_span sp, bool esc, char *tmp, size_t cap,
+			 const char **out, char **heap)
+{
+	*heap = NULL;
+	if (!esc) {
+		*out = (const char *)buf + sp.off;
+		return sp.len;
+	}
+	/* unescaping never lengthens a string */
+	char *dst = tmp;
+	if (sp.len > cap) {
+		dst = *heap = malloc(sp.len ? sp.len : 1);
+		if (!dst)
+			return -1;
+	}
+	int n = packet_unescape(buf, sp, (uint8_t *)dst, sp.len > cap ? sp.len : cap);
+	if (n < 0) {
+		free(*heap);
+		*heap = NULL;
+		return -1;
+	}
+	*out = dst;
+	return n;
+}
+
+/* ---- the handshake ---- */
+
+static void socket__handshake(struct sluice_socket *s, const struct packet *p)
+{
+	struct sluice_server *srv = s->srv;
+	struct frame f;
+
+	if (!p->has_cid) {
+		io_conn_close(s->c, SLUICE_CLOSE_BAD_HANDSHAKE, "#handshake without a numeric cid");
+		return;
+	}
+	frame_begin(&f, 96);
+	frame_lit(&f, "{\"rid\":");
+	frame_int(&f, p->cid);
+	frame_lit(&f, ",\"data\":{\"id\":");
+	frame_str(&f, s->id, strlen(s->id));
+	frame_lit(&f, ",\"pingTimeout\":");
+	frame_int(&f, srv->o.ping_timeout_ms);
+	frame_lit(&f, ",\"isAuthenticated\":false}}");
+	socket__send_msg(s, frame_end(&f));
+	if (s->handshaken)
+		return; /* a second #handshake is answered, never registered twice */
+	s->handshaken = true;
+	io_conn_established(s->c);
+	s->connected_event = true;
+	if (srv->on_connection)
+		srv->on_connection(s, srv->on_connection_ctx);
+}
+
+/* ---- pub/sub ---- */
+
+static int socket__find_sub(const struct sluice_socket *s, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < s->nsubs; i++)
+		if (s->subs[i]->len == len && memcmp(s->subs[i]->name, name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+static void socket__drop_sub(struct sluice_socket *s, uint32_t i)
+{
+	struct sluice_server *srv = s->srv;
+	struct channel *ch = s->subs[i];
+
+	if (srv->on_unsubscription)
+		srv->on_unsubscription(s, ch->name, srv->on_unsubscription_ctx);
+	channel_unsubscribe(srv->channels, s->w->rec, ch, s);
+	s->subs[i] = s->subs[--s->nsubs];
+}
+
+static void socket__subscribe(struct sluice_socket *s, const uint8_t *buf, const struct packet *p)
+{
+	struct sluice_server *srv = s->srv;
+	char tmp[512], *heap;
+	const char *name;
+	long len;
+
+	if (!p->has_channel) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "InvalidActionError",
+				      "Subscribe channel name was malformatted");
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	if (len < 0) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "BrokerError", "Failed to subscribe");
+		return;
+	}
+	if (socket__find_sub(s, name, (size_t)len) >= 0)
+		goto ok; /* subscribing twice is not an error */
+	if (srv->o.socket_channel_limit && s->nsubs >= srv->o.socket_channel_limit) {
+		if (p->has_cid) {
+			char msg[600];
+			snprintf(msg, sizeof(msg),
+				 "Failed to subscribe socket to the %.*s channel - InvalidActionError: "
+				 "Socket %s tried to exceed the channel subscription limit of %u",
+				 len > 256 ? 256 : (int)len, name, s->id, srv->o.socket_channel_limit);
+			socket__error(s, p->cid, "BrokerError", msg);
+		}
+		goto out;
+	}
+	if (s->nsubs == s->subs_cap) {
+		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
+		struct channel **a = realloc(s->subs, cap * sizeof(*a));
+		if (!a)
+			goto fail;
+		s->subs = a;
+		s->subs_cap = cap;
+	}
+	struct channel *ch;
+	if (channel_subscribe(srv->channels, s->w->rec, name, (size_t)len, s, &ch) < 0)
+		goto fail;
+	s->subs[s->nsubs++] = ch;
+	if (srv->on_subscription)
+		srv->on_subscription(s, ch->name, srv->on_subscription_ctx);
+ok:
+	if (p->has_cid)
+		socket__ack(s, p->cid);
+	goto out;
+fail:
+	if (p->has_cid)
+		socket__error(s, p->cid, "BrokerError", "Failed to subscribe: out of memory");
+out:
+	free(heap);
+}
+
+static void socket__unsubscribe(struct sluice_socket *s, const uint8_t *buf,
+				const struct packet *p)
+{
+	char tmp[512], *heap;
+	const char *name;
+	long len;
+	int i;
+
+	if (!p->has_channel) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "InvalidActionError",
+				      "Unsubscribe channel name was malformatted");
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	i = len < 0 ? -1 : socket__find_sub(s, name, (size_t)len);
+	if (i >= 0)
+		socket__drop_sub(s, (uint32_t)i);
+	if (p->has_cid && i >= 0) {
+		socket__ack(s, p->cid);
+	} else if (p->has_cid) {
+		char msg[600];
+		snprintf(msg, sizeof(msg),
+			 "Failed to unsubscribe socket from the %.*s channel - InvalidActionError: "
+			 "Socket %s tried to unsubscribe from a channel which it is not subscribed to",
+			 len > 256 ? 256 : (int)(len < 0 ? 0 : len), len < 0 ? "" : name, s->id);
+		socket__error(s, p->cid, "BrokerError", msg);
+	}
+	free(heap);
+}
+
+/*
+ * Fans a publish out: the frame {"event":"#publish","data":{"channel":C,
+ * "data":D}} is built once, with the channel's own escaped name, and the
+ * same bytes are queued for every subscriber, on whichever reactor.
+ * Returns the number of subscribers, or -ENOMEM.
+ */
+static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, const char *name,
+			  size_t len, const uint8_t *data, size_t dlen)
+{
+	uint64_t hash = channel_hash(name, len);
+	struct channel *ch;
+	struct subs *sub;
+	int n = 0;
+
+	epoch_enter(rec);
+	ch = channel_find(srv->channels, name, len, hash);
+	sub = ch ? epoch_load((void *_Atomic *)&ch->subs) : NULL;
+	if (sub && sub->n) {
+		struct frame f;
+		frame_begin(&f, 48 + ch->esc_len + dlen);
+		frame_lit(&f, "{\"event\":\"#publish\",\"data\":{\"channel\":");
+		frame_put(&f, ch->esc, ch->esc_len);
+		if (data) {
+			frame_lit(&f, ",\"data\":");
+			frame_put(&f, data, dlen);
+		}
+		frame_lit(&f, "}}");
+		struct io_msg *m = frame_end(&f);
+		if (!m) {
+			n = -ENOMEM;
+		} else {
+			io_msg_hold(m, sub->n); /* one per send; ours is dropped below */
+			for (uint32_t i = 0; i < sub->n; i++) {
+				/* relaxed: the array's acquire load ordered its entries */
+				struct sluice_socket *t =
+					atomic_load_explicit(&sub->s[i], memory_order_relaxed);
+				if (t && io_conn_send(t->c, m) == 0)
+					n++;
+				else if (!t)
+					io_msg_free(m);
+			}
+			io_msg_free(m);
+		}
+	}
+	epoch_exit(rec);
+	return n;
+}
+
+static void socket__publish(struct sluice_socket *s, const uint8_t *buf, const struct packet *p)
+{
+	struct sluice_server *srv = s->srv;
+	char tmp[512], *heap;
+	const char *name;
+	long len;
+
+	if (!srv->o.allow_client_publish) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "InvalidActionError",
+				      "Client publish feature is disabled");
+		return;
+	}
+	if (!p->has_channel) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "InvalidActionError",
+				      "Publish channel name was malformatted");
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	if (len >= 0)
+		socket__fanout(srv, s->w->rec, name, (size_t)len,
+			       packet_has(p->inner) ? buf + p->inner.off : NULL, p->inner.len);
+	free(heap);
+	if (p->has_cid)
+		socket__ack(s, p->cid);
+}
+
+int sluice_publish(struct sluice_server *srv, const char *channel, const char *data, size_t len)
+{
+	struct bworker *w = server__this_worker();
+	int n;
+
+	if (w && w->srv == srv)
+		return socket__fanout(srv, w->rec, channel, strlen(channel), (const uint8_t *)data,
+				      len);
+	pthread_mutex_lock(&srv->foreign_lock);
+	n = socket__fanout(srv, srv->foreign, channel, strlen(channel), (const uint8_t *)data, len);
+	pthread_mutex_unlock(&srv->foreign_lock);
+	return n;
+}
+
+int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const char *message)
+{
+	int i = socket__find_sub(s, channel, strlen(channel));
+	struct frame f;
+
+	if (i < 0)
+		return -ENOENT;
+	frame_begin(&f, 64 + 2 * strlen(channel) + (message ? 2 * strlen(message) : 0));
+	frame_lit(&f, "{\"event\":\"#kickOut\",\"data\":{\"channel\":");
+	frame_str(&f, channel, strlen(channel));
+	if (message) {
+		frame_lit(&f, ",\"message\":");
+		frame_str(&f, message, strlen(message));
+	}
+	frame_lit(&f, "}}");
+	socket__send_msg(s, frame_end(&f));
+	socket__drop_sub(s, (uint32_t)i);
+	return 0;
+}
+
+/* ---- the server's invokes ---- */
+
+static void socket__timed(struct sluice_socket *s)
+{
+	struct bworker *w = s->w;
+
+	for (uint32_t i = 0; i < w->ntimed; i++)
+		if (w->timed[i] == s)
+			return;
+	if (w->ntimed == w->timed_cap) {
+		uint32_t cap = w->timed_cap ? w->timed_cap * 2 : 16;
+		struct sluice_socket **a = realloc(w->timed, cap * sizeof(*a));
+		if (!a)
+			return; /* its invokes then time out only when the socket closes */
+		w->timed = a;
+		w->timed_cap = cap;
+	}
+	socket__ref(s);
+	w->timed[w->ntimed++] = s;
+}
+
+int sluice_socket_invoke(struct sluice_socket *s, const char *event, const char *data, size_t len,
+			 sluice_reply_fn *fn, void *ctx)
+{
+	struct bworker *w = s->w;
+	struct frame f;
+	int rc;
+
+	if (atomic_load_explicit(&s->closed, memory_order_relaxed)) /* relaxed: own field */
+		return -EPIPE;
+	if (s->npend == s->pend_cap) {
+		uint32_t cap = s->pend_cap ? s->pend_cap * 2 : 4;
+		struct pending *a = realloc(s->pend, cap * sizeof(*a));
+		if (!a)
+			return -ENOMEM;
+		s->pend = a;
+		s->pend_cap = cap;
+	}
+	int64_t cid = ++s->next_cid;
+	frame_begin(&f, 40 + 2 * strlen(event) + len);
+	frame_lit(&f, "{\"event\":");
+	frame_str(&f, event, strlen(event));
+	if (data) {
+		frame_lit(&f, ",\"data\":");
+		frame_put(&f, data, len);
+	}
+	frame_lit(&f, ",\"cid\":");
+	frame_int(&f, cid);
+	frame_lit(&f, "}");
+	rc = socket__send_msg(s, frame_end(&f));
+	if (rc < 0)
+		return rc;
+	struct pending *pd = &s->pend[s->npend++];
+	pd->cid = cid;
+	pd->deadline_ms = server__now_ms() + s->srv->o.ack_timeout_ms;
+	pd->fn = fn;
+	pd->ctx = ctx;
+	snprintf(pd->event, sizeof(pd->event), "%s", event);
+	for (char *e = pd->event; *e; e++) /* it goes into error JSON as is */
+		if (*e == '"' || *e == '\\' || (unsigned char)*e < 0x20)
+			*e = '_';
+	if (pd->deadline_ms < w->next_timer_ms)
+		w->next_timer_ms = pd->deadline_ms;
+	socket__timed(s);
+	return 0;
+}
+
+/* Takes pending i out of s and calls it with the answer or error given. */
+static void socket__answer(struct sluice_socket *s, uint32_t i, const char *err, size_t elen,
+			   const char *data, size_t dlen)
+{
+	struct pending pd = s->pend[i];
+
+	s->pend[i] = s->pend[--s->npend];
+	pd.fn(s, err, elen, data, dlen, pd.ctx);
+}
+
+static void socket__fail_pending(struct sluice_socket *s, uint32_t i, bool timeout)
+{
+	char err[256];
+	int n = timeout ? snprintf(err, sizeof(err),
+				   "{\"name\":\"TimeoutError\",\"message\":"
+				   "\"Event response for %s event timed out\"}",
+				   s->pend[i].event)
+			: snprintf(err, sizeof(err),
+				   "{\"name\":\"BadConnectionError\",\"message\":"
+				   "\"Event '%s' was aborted due to a bad connection\","
+				   "\"type\":\"disconnect\"}",
+				   s->pend[i].event);
+
+	socket__answer(s, i, err, n < (int)sizeof(err) ? (size_t)n : sizeof(err) - 1, NULL, 0);
+}
+
+void socket__timers(struct bworker *w)
+{
+	uint64_t now = w->now_ms, next = UINT64_MAX;
+
+	for (uint32_t k = 0; k < w->ntimed;) {
+		struct sluice_socket *s = w->timed[k];
+		for (uint32_t i = 0; i < s->npend;) {
+			if (s->pend[i].deadline_ms <= now) {
+				socket__fail_pending(s, i, true);
+				continue;
+			}
+			if (s->pend[i].deadline_ms < next)
+				next = s->pend[i].deadline_ms;
+			i++;
+		}
+		if (s->npend == 0) {
+			w->timed[k] = w->timed[--w->ntimed];
+			socket__unref(s);
+			continue;
+		}
+		k++;
+	}
+	w->next_timer_ms = next;
+}
+
+static void socket__reply(struct sluice_socket *s, const uint8_t *buf, const struct packet *p)
+{
+	if (!p->has_rid)
+		return;
+	for (uint32_t i = 0; i < s->npend; i++) {
+		if (s->pend[i].cid != p->rid)
+			continue;
+		if (packet_has(p->error))
+			socket__answer(s, i, (const char *)buf + p->error.off, p->error.len, NULL, 0);
+		else
+			socket__answer(s, i, NULL, 0,
+				       packet_has(p->data) ? (const char *)buf + p->data.off : NULL,
+				       p->data.len);
+		return;
+	}
+	/* a reply to an unknown rid is ignored, as the reference does */
+}
+
+void sluice_socket_start_batch(struct sluice_socket *s)
+{
+	s->batching = true;
+}
+
+int sluice_socket_flush_batch(struct sluice_socket *s)
+{
+	struct frame f;
+
+	s->batching = false;
+	if (!s->batch_len)
+		return 0;
+	frame_begin(&f, s->batch_len + 1);
+	frame_put(&f, s->batch, s->batch_len);
+	frame_put(&f, "]", 1);
+	s->batch_len = 0;
+	return socket__send_msg(s, frame_end(&f));
+}
+
+/* ---- events ---- */
+
+static void socket__event(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
+	const uint8_t *buf = m->data;
+	struct sluice_server *srv = s->srv;
+
+	if (p->ev == PACKET_EV_HANDSHAKE) {
+		socket__handshake(s, p);
+		return;
+	}
+	if (!s->handshaken) {
+		io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
+		return;
+	}
+	switch (p->ev) {
+	case PACKET_EV_SUBSCRIBE:
+		socket__subscribe(s, buf, p);
+		return;
+	case PACKET_EV_UNSUBSCRIBE:
+		socket__unsubscribe(s, buf, p);
+		return;
+	case PACKET_EV_PUBLISH:
+		socket__publish(s, buf, p);
+		return;
+	case PACKET_EV_AUTHENTICATE:
+		if (!p->has_cid) {
+			io_conn_close(s->c, SLUICE_CLOSE_BAD_HANDSHAKE, "#authenticate without a cid");
+			return;
+		}
+		socket__error(s, p->cid, "AuthTokenInvalidError",
+			      "This server verifies no auth tokens");
+		return;
+	case PACKET_EV_REMOVE_AUTH_TOKEN:
+	case PACKET_EV_SET_AUTH_TOKEN:
+	case PACKET_EV_KICKOUT:
+		return; /* the server's own events, or nothing to undo */
+	default:
+		break;
+	}
+
+	char tmp[256], *heap;
+	const char *name;
+	long len = socket__text(buf, p->event, p->event_esc, tmp, sizeof(tmp), &name, &heap);
+	const struct handler *h = len < 0 ? NULL : server__handler(srv, (const uint8_t *)name,
+								   (size_t)len);
+	const uint8_t *data = packet_has(p->data) ? buf + p->data.off : NULL;
+
+	if (p->has_cid) {
+		if (h && h->proc) {
+			request__invoke(s, m, h, (const uint8_t *)name, (size_t)len, p->cid, data,
+					p->data.len);
+		} else {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "No procedure is registered for the event '%.*s'",
+				 len < 120 ? (int)(len < 0 ? 0 : len) : 120, name);
+			socket__error(s, p->cid, SLUICE_UNKNOWN_PROCEDURE, msg);
+		}
+	} else if (h && h->recv) {
+		h->recv(s, (const char *)data, p->data.len, h->ctx);
+	}
+	free(heap);
+}
+
+static void socket__packet(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
+	switch (p->kind) {
+	case PACKET_EVENT:
+		socket__event(s, m, p);
+		break;
+	case PACKET_REPLY:
+		if (!s->handshaken)
+			io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
+		else
+			socket__reply(s, m->data, p);
+		break;
+	case PACKET_PING:
+		/* a pong before the handshake is a message before it, as in the
+		 * reference; after it, the reactor drops pongs, and the other
+		 * version's ping or pong means nothing */
+		if (!s->handshaken)
+			io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
+		break;
+	default: /* raw */
+		if (!s->handshaken)
+			io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
+		break;
+	}
+}
+
+static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
+{
+	struct sluice_socket *s = calloc(1, sizeof(*s));
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	char tail[16];
+	int k = 0;
+
+	if (!s)
+		return NULL;
+	s->srv = w->srv;
+	s->c = c;
+	s->w = w;
+	atomic_init(&s->refs, 1); /* the connection's */
+	for (uint64_t v = io_conn_serial(c); k == 0 || v; v /= 36)
+		tail[k++] = digits[v % 36];
+	memcpy(s->id, w->srv->id_prefix, strlen(w->srv->id_prefix));
+	for (int i = 0, at = (int)strlen(w->srv->id_prefix); i < k; i++)
+		s->id[at + i] = tail[k - 1 - i];
+	io_conn_set_user(c, s);
+	return s;
+}
+
+void socket__message(struct bworker *w, struct io_conn *c, struct io_msg *m)
+{
+	struct sluice_socket *s = io_conn_user(c);
+	struct packet p;
+
+	if (!s && !(s = socket__new(w, c))) {
+		io_conn_close(c, 1011, "out of memory");
+		io_msg_free(m);
+		return;
+	}
+	if (packet_parse(m->data, m->len, &p) < 0) {
+		p.kind = PACKET_RAW; /* too deep or too big to be a packet: raw, as text */
+	}
+	if (p.kind != PACKET_BATCH) {
+		socket__packet(s, m, &p);
+	} else {
+		size_t pos = 0;
+		while (packet_batch_next(m->data, m->len, &pos, &p) == 1)
+			socket__packet(s, m, &p);
+	}
+	io_msg_free(m);
+}
+
+void socket__closed(struct bworker *w, struct io_conn *c)
+{
+	struct sluice_socket *s = io_conn_user(c);
+	struct sluice_server *srv = w->srv;
+
+	if (!s) {
+		io_conn_release(c);
+		return;
+	}
+	/* relaxed: the worker's own field; others read it as a hint */
+	if (atomic_exchange_explicit(&s->closed, 1, memory_order_relaxed))
+		return; /* told once already */
+	while (s->nsubs)
+		socket__drop_sub(s, s->nsubs - 1);
+	while (s->npend)
+		socket__fail_pending(s, 0, false);
+	s->batching = false;
+	if (s->connected_event && srv->on_disconnection)
+		srv->on_disconnection(s, io_conn_close_code(c), srv->on_disconnection_ctx);
+	socket__unref(s);
+}
+
+/* ---- the socket API ---- */
+
+const char *sluice_socket_id(const struct sluice_socket *s)
+{
+	return s->id;
+}
+
+struct sluice_server *sluice_socket_server(const struct sluice_socket *s)
+{
+	return s->srv;
+}
+
+void *sluice_socket_user(const struct sluice_socket *s)
+{
+	return s->user;
+}
+
+void sluice_socket_set_user(struct sluice_socket *s, void *user)
+{
+	s->user = user;
+}
+
+void sluice_socket_keep(struct sluice_socket *s)
+{
+	socket__ref(s);
+}
+
+void sluice_socket_unkeep(struct sluice_socket *s)
+{
+	socket__unref(s);
+}
+
+int sluice_socket_transmit(struct sluice_socket *s, const char *event, const char *data,
+			   size_t len)
+{
+	struct frame f;
+
+	frame_begin(&f, 32 + 2 * strlen(event) + len);
+	frame_lit(&f, "{\"event\":");
+	frame_str(&f, event, strlen(event));
+	if (data) {
+		frame_lit(&f, ",\"data\":");
+		frame_put(&f, data, len);
+	}
+	frame_lit(&f, "}");
+	return socket__send_msg(s, frame_end(&f));
+}
+
+void sluice_socket_disconnect(struct sluice_socket *s, int code, const char *reason)
+{
+	io_conn_close(s->c, code, reason);
+}
