@@ -1,0 +1,132 @@
+// broker.test.mjs: sluiced as shipped, without --echo: the SocketCluster
+// protocol out of the box (handshake, pub/sub, an answer to every invoke),
+// options from a --config file, and a bad config file refused at start.
+// The real client's conformance suite (tests/conformance) drives the
+// example app; this file checks the daemon itself, with raw `ws` sockets.
+// sluiced only: the reference echo server speaks no protocol.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { TARGET, openWs, startServer, within } from './lib.mjs';
+
+const skip = TARGET === 'ref' ? 'the reference echo server speaks no SocketCluster' : false;
+const dir = mkdtempSync(path.join(tmpdir(), 'sluiced-conf-'));
+
+// Every text message of ws, kept from the moment it opens (a listener
+// attached only while waiting would miss messages that came in between).
+function inbox(ws) {
+  const queue = [];
+  let wake = null;
+  ws.on('message', (data, isBinary) => {
+    assert.equal(isBinary, false, 'sluiced sends text frames');
+    queue.push(data.toString());
+    if (wake) wake();
+  });
+  ws.on('close', () => { if (wake) wake(); });
+  // The next message that is not a ping ("" in protocol v2), parsed.
+  return async function nextPacket(ms = 5_000) {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      while (queue.length) {
+        const text = queue.shift();
+        if (text !== '') return JSON.parse(text);
+      }
+      if (ws.readyState !== ws.OPEN) throw new Error('closed while waiting for a packet');
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no packet within ${ms} ms`);
+      await within(left, 'a packet', new Promise((resolve) => { wake = resolve; }));
+      wake = null;
+    }
+  };
+}
+
+async function handshaken(server) {
+  const ws = await openWs(server.url);
+  const next = inbox(ws);
+  ws.send(JSON.stringify({ event: '#handshake', data: { authToken: null }, cid: 1 }));
+  return { ws, next, hs: await next() };
+}
+
+describe('sluiced: the broker out of the box', { skip }, () => {
+  let server;
+  after(() => server && server.kill());
+
+  test('handshake, pub/sub between two sockets, an error for every invoke', async () => {
+    server = await startServer({ name: 'broker', sluicedArgs: ['--echo', 'false'] });
+    const a = await handshaken(server);
+    assert.equal(a.hs.rid, 1);
+    assert.equal(typeof a.hs.data.id, 'string');
+    assert.equal(a.hs.data.pingTimeout, 30000, 'the default ping timeout');
+    assert.equal(a.hs.data.isAuthenticated, false);
+    const b = await handshaken(server);
+    assert.notEqual(a.hs.data.id, b.hs.data.id);
+
+    b.ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'news' }, cid: 2 }));
+    assert.deepEqual(await b.next(), { rid: 2 });
+    a.ws.send(JSON.stringify({ event: '#publish', data: { channel: 'news', data: { n: 1 } }, cid: 2 }));
+    assert.deepEqual(await a.next(), { rid: 2 });
+    assert.deepEqual(await b.next(),
+      { event: '#publish', data: { channel: 'news', data: { n: 1 } } });
+
+    a.ws.send(JSON.stringify({ event: 'nobody', data: 1, cid: 3 }));
+    const err = await a.next();
+    assert.equal(err.rid, 3);
+    assert.equal(err.error.name, 'UnknownProcedureError');
+    assert.match(err.error.message, /nobody/);
+    a.ws.close();
+    b.ws.close();
+  });
+});
+
+describe('sluiced --config', { skip }, () => {
+  let server;
+  after(() => server && server.kill());
+
+  test('options come from the file; later command-line options win', async () => {
+    const conf = path.join(dir, 'good.conf');
+    writeFileSync(conf, [
+      '# a sluiced config file',
+      'echo = false',
+      'ping-timeout = 4321          # sent to clients in the handshake',
+      'socket-channel-limit = 1',
+      'ping-interval = 1000',
+      '',
+    ].join('\n'));
+    server = await startServer({
+      name: 'broker-config', sluicedArgs: ['--config', conf, '--ping-interval', '500'],
+    });
+    const { ws, next, hs } = await handshaken(server);
+    assert.equal(hs.data.pingTimeout, 4321);
+    ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'one' }, cid: 2 }));
+    assert.deepEqual(await next(), { rid: 2 });
+    ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'two' }, cid: 3 }));
+    const limited = await next();
+    assert.equal(limited.rid, 3);
+    assert.equal(limited.error.name, 'BrokerError');
+    assert.match(limited.error.message, /subscription limit of 1/);
+    // --ping-interval 500 on the command line beat the file's 1000: two pings in 1.4 s
+    let pings = 0;
+    const counting = (data) => { if (data.length === 0) pings++; };
+    ws.on('message', counting);
+    await new Promise((resolve) => setTimeout(resolve, 1_400));
+    ws.off('message', counting);
+    assert.ok(pings >= 2, `only ${pings} pings in 1.4 s with --ping-interval 500`);
+    ws.close();
+  });
+
+  test('a bad line stops sluiced at start with the file, the line and why', async () => {
+    const conf = path.join(dir, 'bad.conf');
+    writeFileSync(conf, 'port = 0\nping-timeout = soon\n');
+    const child = spawn(process.env.SLUICED, ['--config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const code = await within(5_000, 'sluiced to refuse the config', new Promise((resolve) => {
+      child.once('exit', (c) => resolve(c));
+    }));
+    assert.equal(code, 2);
+    assert.match(stderr, /bad\.conf:2: --ping-timeout: 'soon' is not a number/);
+  });
+});
