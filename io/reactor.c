@@ -493,6 +493,9 @@ static void *reactor__run(void *arg)
 		unsigned head, seen = 0;
 
 		reactor__drain_notify(r);
+		/* resumed connections (the worker drained a paused one) read again
+		 * now, not after the wait below */
+		reactor__rearm_all(r);
 		/* seq_cst: a worker that pushes after this sees sleeping and wakes us */
 		atomic_store(&r->sleeping, 1);
 		unsigned wait = mpsc_size(&r->notify) ? 0 : 1;
