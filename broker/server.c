@@ -170,6 +170,9 @@ static void server__end(void *local)
 	socket__reap(w);
 	while (w->ntimed)
 		socket__unref(w->timed[--w->ntimed]);
+	free(w->timed);
+	w->timed = NULL;
+	w->timed_cap = 0;
 	socket__reap(w);
 	epoch_barrier(w->rec);
 	epoch_leave(w->rec);

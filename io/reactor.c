@@ -465,14 +465,14 @@ static void *reactor__run(void *arg)
 		rc = io_uring_queue_init_params(RING_ENTRIES, &r->ring, &p);
 	}
 	if (rc < 0) {
-		fprintf(stderr, "sluiced: reactor %d: io_uring_queue_init: %s\n", r->id, strerror(-rc));
+		fprintf(stderr, "sluice: reactor %d: io_uring_queue_init: %s\n", r->id, strerror(-rc));
 		return NULL;
 	}
 	struct io_uring_buf_reg reg = {
 		.ring_addr = (uintptr_t)r->br, .ring_entries = r->nbufs, .bgid = 0};
 	rc = io_uring_register_buf_ring(&r->ring, &reg, 0);
 	if (rc < 0) {
-		fprintf(stderr, "sluiced: reactor %d: register_buf_ring: %s\n", r->id, strerror(-rc));
+		fprintf(stderr, "sluice: reactor %d: register_buf_ring: %s\n", r->id, strerror(-rc));
 		io_uring_queue_exit(&r->ring);
 		return NULL;
 	}
@@ -706,7 +706,7 @@ void io_server_stop(struct io_server *s)
 		struct reactor *r = &s->reactors[i];
 		pthread_join(r->thread, NULL);
 		fprintf(stderr,
-			"sluiced: reactor %d: %llu connections, %llu refused or failed accepts, "
+			"sluice: reactor %d: %llu connections, %llu refused or failed accepts, "
 			"%llu recv re-arms after ENOBUFS, %llu CQ overflows\n",
 			i, (unsigned long long)atomic_load(&r->accepts),
 			(unsigned long long)atomic_load(&r->accept_errors),

@@ -195,10 +195,25 @@ export async function startApp(opts = {}) {
     exited,
     output: () => tail.join('\n'),
     // For after() hooks: make sure it is gone, whatever state the test left.
+    // sluice's app is stopped with SIGTERM and must exit 0 within 10 s: its
+    // orderly shutdown (every socket closed, every thread joined, and under
+    // ASan the leak check) is part of what the suite checks. The reference
+    // is simply killed.
     async kill() {
+      let failure = null;
+      if (liveApps.has(child) && TARGET === 'sluice') {
+        child.kill('SIGTERM');
+        try {
+          const { code, signal } = await within(10_000, `app ${child.pid} to exit after SIGTERM`, exited);
+          if (code !== 0) failure = `app exited with code ${code} (signal ${signal}) after SIGTERM`;
+        } catch (err) {
+          failure = err.message;
+        }
+      }
       if (liveApps.has(child)) child.kill('SIGKILL');
       await within(5_000, `app ${child.pid} to exit after SIGKILL`, exited);
       if (log) log.end();
+      if (failure) throw new Error(`${failure}; output:\n${tail.join('\n')}`);
     },
   };
   apps.add(app);
@@ -434,6 +449,8 @@ export async function cleanup() {
     }
   }
   for (const raw of [...raws]) raw.close();
-  await Promise.all([...apps].map((app) => app.kill()));
+  const results = await Promise.allSettled([...apps].map((app) => app.kill()));
   apps.clear();
+  const failed = results.filter((r) => r.status === 'rejected');
+  if (failed.length) throw failed[0].reason;
 }
