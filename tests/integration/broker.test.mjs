@@ -117,6 +117,21 @@ describe('sluiced --config', { skip }, () => {
     ws.close();
   });
 
+  test('examples/sluiced.conf, every option at its default, loads', async () => {
+    const example = path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..',
+      'examples', 'sluiced.conf');
+    const s = await startServer({
+      name: 'broker-example-conf', sluicedArgs: ['--config', example, '--host', '127.0.0.1', '--port', '0'],
+    });
+    try {
+      const { ws, hs } = await handshaken(s);
+      assert.equal(hs.data.pingTimeout, 30000);
+      ws.close();
+    } finally {
+      await s.kill();
+    }
+  });
+
   test('a bad line stops sluiced at start with the file, the line and why', async () => {
     const conf = path.join(dir, 'bad.conf');
     writeFileSync(conf, 'port = 0\nping-timeout = soon\n');
