@@ -5,19 +5,26 @@
  * Threads: any; pure functions.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "packet.h"
 #include "sluice.h"
+
+/* JSON's whitespace (RFC 8259), and nothing else: not NUL. */
+static bool json__space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 /* The span of json[0, len) without the whitespace around it. */
 static struct packet_span json__trim(const char *json, size_t len)
 {
 	size_t a = 0, b = len;
 
-	while (a < b && strchr(" \t\r\n", json[a]))
+	while (a < b && json__space(json[a]))
 		a++;
-	while (b > a && strchr(" \t\r\n", json[b - 1]))
+	while (b > a && json__space(json[b - 1]))
 		b--;
 	return (struct packet_span){(uint32_t)a, (uint32_t)(b - a)};
 }
@@ -31,7 +38,12 @@ int sluice_json_member(const char *json, size_t len, const char *key, const char
 	if (!json || len > UINT32_MAX)
 		return -EINVAL;
 	obj = json__trim(json, len);
-	if (obj.len == 0 || json[obj.off] != '{')
+	if (obj.len == 0)
+		return -ENOENT; /* no value at all: no member either */
+	/* the whole text, as one value: packet_member trusts what it is given */
+	if (packet_validate((const uint8_t *)json, len) != 0)
+		return -EINVAL;
+	if (json[obj.off] != '{')
 		return -ENOENT;
 	rc = packet_member((const uint8_t *)json, obj, key, strlen(key), &v);
 	if (rc == -ENOENT)
@@ -58,6 +70,8 @@ int sluice_json_int(const char *json, size_t len, int64_t *out)
 	i += neg;
 	if (i == (size_t)s.off + s.len)
 		return -EINVAL;
+	if (json[i] == '0' && i + 1 < (size_t)s.off + s.len)
+		return -EINVAL; /* a leading zero, as JSON forbids */
 	for (; i < (size_t)s.off + s.len; i++) {
 		if (json[i] < '0' || json[i] > '9' || v > (UINT64_C(1) << 63) / 10)
 			return -EINVAL;
@@ -74,8 +88,10 @@ long sluice_json_string(const char *json, size_t len, char *out, size_t cap)
 	struct packet_span s;
 	int n;
 
-	if (!json || cap == 0)
+	if (!json)
 		return -EINVAL;
+	if (cap == 0)
+		return -ENOSPC;
 	s = json__trim(json, len);
 	if (s.len < 2 || json[s.off] != '"' || json[s.off + s.len - 1] != '"' ||
 	    packet_validate((const uint8_t *)json + s.off, s.len) != 0)

@@ -186,7 +186,8 @@ static int options__apply(struct sluice_options *o, const struct opt *op, const 
 	}
 	errno = 0;
 	n = strtoull(v, &end, 10);
-	if (!*v || *end || errno || v[0] == '-' || n < op->min || n > op->max)
+	/* digits only: strtoull would skip spaces and take a sign (" -1" wraps) */
+	if (*v < '0' || *v > '9' || *end || errno || n < op->min || n > op->max)
 		return options__err(err, errlen, "--%s: '%s' is not a number from %llu to %llu",
 				    op->name, v, (unsigned long long)op->min,
 				    (unsigned long long)op->max);
@@ -254,12 +255,18 @@ int sluice_options_load(struct sluice_options *o, const char *path, char *err, s
 		name = options__trim(s);
 		value = options__trim(eq + 1);
 		if (*value == '"') {
-			size_t n = strlen(value);
-			if (n < 2 || value[n - 1] != '"') {
+			char *close = strchr(value + 1, '"'), *rest;
+			if (!close) {
 				rc = options__err(err, errlen, "%s:%d: unterminated quote", path, no);
 				break;
 			}
-			value[n - 1] = '\0';
+			rest = options__trim(close + 1);
+			if (*rest && *rest != '#') {
+				rc = options__err(err, errlen, "%s:%d: text after the quoted value", path,
+						  no);
+				break;
+			}
+			*close = '\0';
 			value++;
 		} else {
 			char *hash = strchr(value, '#'); /* a comment after an unquoted value */

@@ -82,7 +82,8 @@ int socket__send_msg(struct sluice_socket *s, struct io_msg *m)
 {
 	if (!m)
 		return -ENOMEM;
-	if (s->batching && server__this_worker() == s->w) {
+	/* batching is the worker's own field: look at it only on that worker */
+	if (server__this_worker() == s->w && s->batching) {
 		size_t need = s->batch_len + m->len + 2;
 		if (need > s->batch_cap) {
 			size_t cap = s->batch_cap ? s->batch_cap * 2 : 1024;
