@@ -532,30 +532,42 @@ static bool str_eq(const uint8_t *b, const struct str *k, const char *name, size
 	return o == len;
 }
 
-/* 1 + the index of k in names, or 0. */
-static unsigned str_index(const uint8_t *b, const struct str *k, const char *const *names,
+struct name {
+	const char *s;
+	uint8_t len;
+};
+
+#define NAME(lit) {lit, sizeof(lit) - 1}
+
+/* 1 + the index of k in names, or 0. An unescaped key (nearly all of them)
+ * is told apart by its length and first byte before any memcmp. */
+static unsigned str_index(const uint8_t *b, const struct str *k, const struct name *names,
 			  unsigned count)
 {
-	for (unsigned j = 0; j < count; j++)
-		if (str_eq(b, k, names[j], strlen(names[j])))
+	for (unsigned j = 0; j < count; j++) {
+		if (!k->esc && (k->len != names[j].len || (k->len && b[k->off] != names[j].s[0])))
+			continue;
+		if (str_eq(b, k, names[j].s, names[j].len))
 			return j + 1;
+	}
 	return 0;
 }
 
 /* ---- packets ---------------------------------------------------------- */
 
 enum { K_EVENT = 1, K_CID, K_RID, K_DATA, K_ERROR };
-static const char *const envelope_keys[] = {"event", "cid", "rid", "data", "error"};
+static const struct name envelope_keys[] = {NAME("event"), NAME("cid"), NAME("rid"), NAME("data"),
+					     NAME("error")};
 
 enum { D_CHANNEL = 1, D_DATA, D_MESSAGE };
-static const char *const data_keys[] = {"channel", "data", "message"};
+static const struct name data_keys[] = {NAME("channel"), NAME("data"), NAME("message")};
 
 /* Indexed by enum packet_event. */
-static const char *const event_names[] = {
-    "#handshake", "#publish",	   "#subscribe",    "#unsubscribe",
-    "#kickOut",	  "#authenticate", "#setAuthToken", "#removeAuthToken",
+static const struct name event_names[] = {
+    NAME("#handshake"),	   NAME("#publish"),	  NAME("#subscribe"),
+    NAME("#unsubscribe"),  NAME("#kickOut"),	  NAME("#authenticate"),
+    NAME("#setAuthToken"), NAME("#removeAuthToken"),
 };
-
 /* A member whose value matters only as a string: scans it when it is one
  * (*is_str set, *out filled), else skips (validates) it. */
 static int scan_string_or_skip(struct scan *s, unsigned depth, bool *is_str, struct str *out)

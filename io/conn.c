@@ -199,13 +199,13 @@ static void conn__push_overflow(struct io_conn *c)
 		reactor__notify_worker(c);
 }
 
-/* Hands a whole message to the worker; parks it when the ring is full. */
+/* Parks a whole message for the worker; conn__input hands over everything a
+ * chunk of input held at once (one ring publish, one wake-up per chunk). */
 static void conn__deliver(struct io_conn *c, struct io_msg *m)
 {
 	m->next = NULL;
 	*c->overflow_tail = m;
 	c->overflow_tail = &m->next;
-	conn__drain_overflow(c);
 }
 
 /*
@@ -383,7 +383,9 @@ void conn__input(struct io_conn *c, const uint8_t *p, size_t n)
 	}
 	if (c->state == CONN_WS && n)
 		conn__ws_input(c, p, n);
-	/* CLOSING and DEAD read nothing more */
+	/* CLOSING and DEAD read nothing more, but what came before goes to the worker */
+	if (c->overflow && c->state != CONN_DEAD)
+		conn__drain_overflow(c);
 }
 
 /* Adds the iovecs of m, skipping its first `skip` bytes. */

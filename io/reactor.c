@@ -36,7 +36,10 @@
 #define RING_ENTRIES 4096
 #define BUF_SIZE     (16 * 1024)
 #define TICK_MS      50
-#define SMALL_MSG    (2048 - sizeof(struct io_msg))
+/* two size classes: most packets fit the first, and a small object keeps a
+ * burst of them within the caches; larger ones take 2 KiB, the rest malloc */
+#define TINY_MSG     (256 - 16 - sizeof(struct io_msg)) /* 16: the pool's header */
+#define SMALL_MSG    (2048 - 16 - sizeof(struct io_msg))
 
 static uint64_t now_ms(void)
 {
@@ -73,9 +76,10 @@ void io_config_defaults(struct io_config *cfg)
 struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap)
 {
 	if (cap <= SMALL_MSG) {
-		struct io_msg *m = pool_alloc(&r->msgs);
+		bool tiny = cap <= TINY_MSG;
+		struct io_msg *m = pool_alloc(tiny ? &r->tiny : &r->msgs);
 		if (m) {
-			m->cap = SMALL_MSG;
+			m->cap = tiny ? TINY_MSG : SMALL_MSG;
 			m->len = 0;
 			m->hlen = 0;
 			m->pooled = 1;
@@ -481,6 +485,7 @@ static void *reactor__run(void *arg)
 		io_uring_buf_ring_add(r->br, r->bufs + (size_t)i * r->bufsz, r->bufsz,
 				      (unsigned short)i, io_uring_buf_ring_mask(r->nbufs), (int)i);
 	io_uring_buf_ring_advance(r->br, (int)r->nbufs);
+	pool_adopt(&r->tiny);
 	pool_adopt(&r->msgs);
 
 	r->now_ms = now_ms();
@@ -575,6 +580,7 @@ static void reactor__deinit(struct reactor *r)
 	if (r->efd >= 0)
 		close(r->efd);
 	mpsc_deinit(&r->notify);
+	pool_deinit(&r->tiny);
 	pool_deinit(&r->msgs);
 }
 
@@ -598,6 +604,7 @@ static int reactor__init(struct reactor *r, struct io_server *s, int id)
 		r->br = NULL;
 	if (r->efd < 0 || !r->conns || !r->free_slots || !r->bufs || !r->br ||
 	    mpsc_init(&r->notify, total) < 0 ||
+	    pool_init(&r->tiny, sizeof(struct io_msg) + TINY_MSG, 0) < 0 ||
 	    pool_init(&r->msgs, sizeof(struct io_msg) + SMALL_MSG, 0) < 0)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < cfg->max_conns; i++)

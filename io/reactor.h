@@ -119,7 +119,8 @@ struct reactor {
 	int next_worker;
 	uint32_t rearm_head;       /* slot + 1 of the first connection to re-arm */
 	uint32_t br_added;         /* buffers given back this loop turn */
-	struct pool msgs;          /* small inbound messages */
+	struct pool tiny;          /* inbound messages up to TINY_MSG bytes */
+	struct pool msgs;          /* inbound messages up to SMALL_MSG bytes */
 	/* counters (reactor writes, anyone reads) */
 	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed, cq_overflows;
 	uint64_t next_serial;

@@ -58,6 +58,7 @@ void pool_deinit(struct pool *p)
 	p->chunks = NULL;
 	p->free_list = NULL;
 	atomic_store_explicit(&p->remote, NULL, memory_order_relaxed); /* no concurrent use */
+	atomic_store_explicit(&p->remote_frees, 0, memory_order_relaxed);
 }
 
 void pool_adopt(struct pool *p)
@@ -97,15 +98,7 @@ void *pool_alloc(struct pool *p)
 	if (lf_unlikely(!node)) {
 		/* acquire: the remote freers' last writes to the objects happen before reuse */
 		node = atomic_exchange_explicit(&p->remote, NULL, memory_order_acquire);
-		if (node) {
-			uint64_t n = 0;
-			for (struct pool_node *x = node; x; x = x->next)
-				n++;
-			/* relaxed: gauge, written by the owner only */
-			atomic_store_explicit(&p->frees,
-					      atomic_load_explicit(&p->frees, memory_order_relaxed) + n,
-					      memory_order_relaxed);
-		} else {
+		if (!node) {
 			if (pool__grow(p) < 0)
 				return NULL;
 			node = p->free_list;
@@ -142,12 +135,15 @@ void pool_free(void *obj)
 	/* release: our writes to the object happen before the owner reuses it */
 	while (!atomic_compare_exchange_weak_explicit(&p->remote, &top, node, memory_order_release,
 						      memory_order_relaxed));
+	/* relaxed: a gauge; counted here so the owner never walks the stack to count */
+	atomic_fetch_add_explicit(&p->remote_frees, 1, memory_order_relaxed);
 }
 
 uint64_t pool_in_use(const struct pool *p)
 {
 	/* relaxed: a gauge; frees first so the difference cannot go below zero on x86 */
-	uint64_t f = atomic_load_explicit(&p->frees, memory_order_relaxed);
+	uint64_t f = atomic_load_explicit(&p->frees, memory_order_relaxed) +
+		     atomic_load_explicit(&p->remote_frees, memory_order_relaxed);
 	uint64_t a = atomic_load_explicit(&p->allocs, memory_order_relaxed);
 
 	return a > f ? a - f : 0;

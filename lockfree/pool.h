@@ -18,8 +18,7 @@
  *                                  pool_init, or the last pool_adopt).
  *   - pool_free:                   any thread; the owner's frees go to the local
  *                                  list without an atomic read-modify-write.
- *   - pool_in_use, pool_capacity:  any thread (relaxed loads; in_use counts
- *                                  remote frees once the owner has collected them).
+ *   - pool_in_use, pool_capacity:  any thread (relaxed loads).
  *   - pool_init, pool_deinit, pool_adopt: no concurrent use of the pool.
  * Progress: alloc is wait-free except when it takes a new chunk from the
  * system allocator; free is lock-free.
@@ -49,6 +48,7 @@ struct pool {
 
 	/* other threads' line */
 	LF_ALIGNED struct pool_node *_Atomic remote;
+	_Atomic uint64_t remote_frees; /* on the line the freer's CAS already owns */
 };
 
 /*
