@@ -78,6 +78,9 @@ static const struct opt opts[] = {
 	{"io-uring", OPT_URING, F(uring_mode), 0, 2, "MODE",
 	 "reactor ring set-up: defer (SINGLE_ISSUER+DEFER_TASKRUN), coop\n"
 	 "(SINGLE_ISSUER+COOP_TASKRUN) or plain"},
+	{"busy-poll", OPT_U32, F(busy_poll_us), 0, 1000000, "US",
+	 "a reactor looks for work this long before it sleeps: waking a\nsleeping thread costs "
+	 "more than a round trip; 0 sleeps at once"},
 	{"echo", OPT_BOOL, F(echo), 0, 1, "BOOL",
 	 "transport test mode: every message comes back unchanged; no\nSocketCluster protocol"},
 };
@@ -110,6 +113,7 @@ void sluice_options_defaults(struct sluice_options *o)
 		.inbound_limit = 4 * 1024 * 1024,
 		.outbound_ring = 1024,
 		.recv_buffers = 1024,
+		.busy_poll_us = 50,
 	};
 }
 

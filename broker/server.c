@@ -201,6 +201,7 @@ static void server__io_config(const struct sluice_options *o, struct io_config *
 	io->outbound_ring = o->outbound_ring;
 	io->recv_buffers = o->recv_buffers;
 	io->uring_mode = o->uring_mode;
+	io->busy_poll_us = o->busy_poll_us;
 	if (o->echo)
 		return; /* the transport alone: no keep-alive, no handshake deadline */
 	if (!o->ping_timeout_disabled) {

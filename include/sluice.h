@@ -108,6 +108,7 @@ struct sluice_options {
 	uint32_t outbound_ring;        /* frames queued per socket for sending, 1024 */
 	uint32_t recv_buffers;         /* 16 KiB receive buffers per reactor, 1024 */
 	int uring_mode;                /* enum sluice_uring_mode */
+	uint32_t busy_poll_us;         /* a reactor looks for work this long before it sleeps, 50 */
 };
 
 /* [any] The defaults. */

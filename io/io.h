@@ -58,6 +58,7 @@ struct io_config {
 	uint8_t ping_len, pong_len;     /* text payload of our ping and of the peer's pong */
 	char ping[8], pong[8];          /* ("" and "" in protocol v2; "#1" and "#2" in v1) */
 	bool drop_pongs;                /* pongs are not delivered to the worker */
+	uint32_t busy_poll_us;          /* a reactor looks for work this long before sleeping */
 };
 
 /* io_uring set-up flags of the reactors; perf/RESULTS.md compares them. */

@@ -43,6 +43,7 @@ static const char *const names[] = {
     "outbound-ring",
     "recv-buffers",
     "io-uring",
+    "busy-poll",
     "echo",
 };
 
@@ -496,6 +497,7 @@ Test(options, load_the_every_option_fixture)
 	cr_assert_eq(o.outbound_ring, 128);
 	cr_assert_eq(o.recv_buffers, 256);
 	cr_assert_eq(o.uring_mode, SLUICE_URING_PLAIN);
+	cr_assert_eq(o.busy_poll_us, 7);
 }
 
 Test(options, load_comments_blanks_quotes_and_whitespace, .init = make_dir, .fini = remove_dir)
