@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "sluice.h"
 
 enum opt_kind { OPT_STR, OPT_U16, OPT_U32, OPT_U64, OPT_INT, OPT_BOOL, OPT_URING, OPT_PROTO };
@@ -89,32 +90,35 @@ static const struct opt opts[] = {
 
 void sluice_options_defaults(struct sluice_options *o)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	struct io_config io;
 
+	/* the transport's defaults are io's, so they are written down once */
+	io_config_defaults(&io);
 	*o = (struct sluice_options){
-		.host = "0.0.0.0",
-		.port = 8000,
-		.path = "/socketcluster/",
-		.origins = "*:*",
-		.reactors = n > 0 ? (int)n : 1,
-		.workers = n > 0 ? (int)n : 1,
+		.port = io.port,
+		.reactors = io.reactors,
+		.workers = io.workers,
 		.protocol_version = 2,
 		.ping_interval_ms = 8000,
 		.ping_timeout_ms = 30000,
-		.handshake_timeout_ms = 10000,
+		.handshake_timeout_ms = io.handshake_timeout_ms,
 		.ack_timeout_ms = 10000,
 		.allow_client_publish = true,
-		.max_conns = 10000,
-		.max_payload = 1024 * 1024 + 1024,
-		.max_header = 8192,
-		.outbound_limit = 8 * 1024 * 1024,
-		.send_timeout_ms = 10000,
-		.inbound_ring = 256,
-		.inbound_limit = 4 * 1024 * 1024,
-		.outbound_ring = 1024,
-		.recv_buffers = 1024,
-		.busy_poll_us = 50,
+		.max_conns = io.max_conns,
+		.max_payload = io.max_payload,
+		.max_header = io.max_header,
+		.outbound_limit = io.outbound_limit,
+		.send_timeout_ms = io.send_timeout_ms,
+		.inbound_ring = io.inbound_ring,
+		.inbound_limit = io.inbound_limit,
+		.outbound_ring = io.outbound_ring,
+		.recv_buffers = io.recv_buffers,
+		.uring_mode = io.uring_mode,
+		.busy_poll_us = io.busy_poll_us,
 	};
+	snprintf(o->host, sizeof(o->host), "%s", io.host);
+	snprintf(o->path, sizeof(o->path), "%s", io.path);
+	snprintf(o->origins, sizeof(o->origins), "%s", io.origins);
 }
 
 static const struct opt *options__find(const char *name, size_t len)

@@ -3,12 +3,15 @@
  * bytes and structs, no global mutable state, so any thread may call them.
  * The contracts are on the declarations in http.h.
  */
+#define _GNU_SOURCE /* memmem */
 #include "http.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -528,4 +531,53 @@ int http_error_response(char *out, size_t cap, int status, const char *body)
 			       status, reason, strlen(body),
 			       status == 426 ? "Sec-WebSocket-Version: 13\r\n" : "", body),
 		      cap);
+}
+
+int http_check_upgrade_response(const char *head, size_t len, const char *key, const char **why,
+				const char **detail, int *detail_len)
+{
+	static const char name[] = "Sec-WebSocket-Accept:";
+	char want[HTTP_WS_ACCEPT_LEN + 1];
+	const char *line = head, *end = head + len;
+	bool accepted = false;
+
+	*detail = head;
+	*detail_len = 0;
+	if (len < 12 || memcmp(head, "HTTP/1.1 101", 12) != 0) {
+		const char *eol = memchr(head, '\r', len);
+		*detail_len = eol ? (int)(eol - head) : 0;
+		*why = "upgrade refused";
+		return -1;
+	}
+	if (http_ws_accept(key, strlen(key), want) < 0) {
+		*why = "cannot compute Sec-WebSocket-Accept (libcrypto)";
+		return -1;
+	}
+	while (line < end) {
+		const char *eol = memmem(line, (size_t)(end - line), "\r\n", 2);
+		size_t n = eol ? (size_t)(eol - line) : (size_t)(end - line);
+
+		if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
+			const char *v = line + sizeof(name) - 1, *ve = line + n;
+
+			while (v < ve && (*v == ' ' || *v == '\t'))
+				v++;
+			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+				ve--;
+			accepted = (size_t)(ve - v) == HTTP_WS_ACCEPT_LEN &&
+				   memcmp(v, want, HTTP_WS_ACCEPT_LEN) == 0;
+			if (!accepted) {
+				*why = "wrong Sec-WebSocket-Accept";
+				*detail = v;
+				*detail_len = (int)(ve - v);
+				return -1;
+			}
+		}
+		line += n + 2;
+	}
+	if (!accepted) {
+		*why = "101 without Sec-WebSocket-Accept";
+		return -1;
+	}
+	return 0;
 }

@@ -141,6 +141,16 @@ int http_ws_accept(const char *key, size_t key_len, char out[HTTP_WS_ACCEPT_LEN 
  */
 int http_upgrade_response(char *out, size_t cap, const struct http_request *req);
 
+/*
+ * The client side of the upgrade, for load generators and tests: checks that
+ * head[0, len) (the server's response head) has status 101 and a
+ * Sec-WebSocket-Accept matching key. Returns 0, or -1 with *why set to a
+ * static description and *detail, *detail_len to the offending bytes (the
+ * status line, or the accept value; empty when none).
+ */
+int http_check_upgrade_response(const char *head, size_t len, const char *key, const char **why,
+				const char **detail, int *detail_len);
+
 /* The status an HTTP_ERR_* calls for (400, 403, 426, 431, 505); 500 for
  * anything else, which is a bug of the caller. */
 int http_error_status(int err);

@@ -152,30 +152,6 @@ struct sample {
 	double server_cpu; /* seconds; negative when unknown */
 };
 
-/* utime + stime of a process, in seconds; -1 when it cannot be read. */
-static double proc_cpu(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long ut, st;
-	const char *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: fields start after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static void take_sample(const struct opts *o, struct worker *ws, struct sample *s)
 {
 	struct rusage ru;
@@ -187,7 +163,7 @@ static void take_sample(const struct opts *o, struct worker *ws, struct sample *
 	getrusage(RUSAGE_SELF, &ru);
 	s->client_cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
 			(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-	s->server_cpu = o->server_pid ? proc_cpu(o->server_pid) : -1;
+	s->server_cpu = o->server_pid ? bench_proc_cpu(o->server_pid) : -1;
 }
 
 /* Sleeps until `until` (CLOCK_MONOTONIC seconds). Returns false if a worker
@@ -393,7 +369,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			RING_BYTES_MAX >> 20);
 		return -EINVAL;
 	}
-	if (o->server_pid && proc_cpu(o->server_pid) < 0) {
+	if (o->server_pid && bench_proc_cpu(o->server_pid) < 0) {
 		fprintf(stderr, "bench_echo: cannot read /proc/%d/stat\n", (int)o->server_pid);
 		return -EINVAL;
 	}

@@ -128,42 +128,16 @@ void echo_ctx_deinit(struct echo_ctx *ctx)
 }
 
 /* The server's answer to the upgrade: status 101 and the
- * Sec-WebSocket-Accept that matches our key. */
+ * Sec-WebSocket-Accept that matches our key (io/http.h checks it). */
 static int check_upgrade(struct echo_ctx *ctx, const struct echo_conn *c, const char *head,
 			 size_t head_len, const char *key)
 {
-	static const char name[] = "Sec-WebSocket-Accept:";
-	char want[HTTP_WS_ACCEPT_LEN + 1];
-	const char *line = head, *end = head + head_len;
-	bool accepted = false;
+	const char *why, *detail;
+	int n;
 
-	if (head_len < 12 || memcmp(head, "HTTP/1.1 101", 12) != 0) {
-		const char *eol = memchr(head, '\r', head_len);
-
-		return fail(ctx, c, "upgrade refused: %.*s", (int)(eol ? eol - head : 0), head);
-	}
-	if (http_ws_accept(key, strlen(key), want) < 0)
-		return fail(ctx, c, "cannot compute Sec-WebSocket-Accept (libcrypto)");
-	while (line < end) {
-		const char *eol = memmem(line, (size_t)(end - line), "\r\n", 2);
-		size_t n = eol ? (size_t)(eol - line) : (size_t)(end - line);
-
-		if (n > sizeof(name) - 1 && strncasecmp(line, name, sizeof(name) - 1) == 0) {
-			const char *v = line + sizeof(name) - 1, *ve = line + n;
-
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-				ve--;
-			accepted = (size_t)(ve - v) == HTTP_WS_ACCEPT_LEN &&
-				   memcmp(v, want, HTTP_WS_ACCEPT_LEN) == 0;
-			if (!accepted)
-				return fail(ctx, c, "wrong Sec-WebSocket-Accept: %.*s",
-					    (int)(ve - v), v);
-		}
-		line += n + 2;
-	}
-	return accepted ? 0 : fail(ctx, c, "101 without Sec-WebSocket-Accept");
+	if (http_check_upgrade_response(head, head_len, key, &why, &detail, &n) < 0)
+		return fail(ctx, c, "%s: %.*s", why, n, detail);
+	return 0;
 }
 
 /* Blocking connect and handshake under a timeout, then non-blocking for the

@@ -287,30 +287,6 @@ static int parse_opts(int argc, char **argv, struct scb_opts *o, const struct sc
 
 /* ---- CPU ----------------------------------------------------------------- */
 
-/* utime + stime of a process, in seconds; -1 when it cannot be read. */
-static double proc_cpu(pid_t pid)
-{
-	char path[64], buf[1024];
-	unsigned long long ut, st;
-	const char *p;
-	FILE *f;
-	size_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* the command name may hold spaces and parentheses: fields start after the last ')' */
-	p = strrchr(buf, ')');
-	if (!p ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 struct cpu {
 	double client, server; /* seconds; server negative when unknown */
 };
@@ -322,7 +298,7 @@ static void cpu_sample(const struct scb_opts *o, struct cpu *s)
 	getrusage(RUSAGE_SELF, &ru);
 	s->client = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
 		    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-	s->server = o->server_pid ? proc_cpu(o->server_pid) : -1;
+	s->server = o->server_pid ? bench_proc_cpu(o->server_pid) : -1;
 }
 
 /* ---- the driver ---------------------------------------------------------- */
@@ -514,7 +490,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sluice-bench: try --help\n");
 		return 2;
 	}
-	if (o.server_pid && proc_cpu(o.server_pid) < 0) {
+	if (o.server_pid && bench_proc_cpu(o.server_pid) < 0) {
 		fprintf(stderr, "sluice-bench: cannot read /proc/%d/stat\n", (int)o.server_pid);
 		return 2;
 	}
