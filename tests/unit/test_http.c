@@ -454,3 +454,42 @@ Test(http, error_statuses)
 			cr_assert_lt(cases[i].err, -4095, "outside errno");
 	}
 }
+
+/* The client's check of the server's answer (the load generators use it). */
+Test(http, client_checks_the_upgrade_response)
+{
+	static const char key[] = "dGhlIHNhbXBsZSBub25jZQ=="; /* RFC 6455 1.3 */
+	static const struct {
+		const char *head;
+		int rc;
+		const char *why, *detail;
+	} cases[] = {
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+		 "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+		 0, NULL, NULL},
+		{"HTTP/1.1 101 OK\r\nsec-websocket-accept:\t s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n", 0,
+		 NULL, NULL},
+		{"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n", -1, "upgrade refused",
+		 "HTTP/1.1 400 Bad Request"},
+		{"HTTP/1.1 101 OK\r\nSec-WebSocket-Accept: AAAAPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n", -1,
+		 "wrong Sec-WebSocket-Accept", "AAAAPLMBiTxaQ9kYGzzhZRbK+xOo="},
+		{"HTTP/1.1 101 OK\r\nUpgrade: websocket\r\n\r\n", -1, "101 without Sec-WebSocket-Accept",
+		 ""},
+		{"HTTP/1.0 101 OK\r\n\r\n", -1, "upgrade refused", "HTTP/1.0 101 OK"},
+		{"HTTP/1.1", -1, "upgrade refused", ""},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *why = NULL, *detail = NULL;
+		int n = -1;
+		int rc = http_check_upgrade_response(cases[i].head, strlen(cases[i].head), key, &why,
+						     &detail, &n);
+		cr_assert_eq(rc, cases[i].rc, "case %zu: rc %d", i, rc);
+		if (rc == 0)
+			continue;
+		cr_assert_str_eq(why, cases[i].why, "case %zu", i);
+		cr_assert_eq((size_t)n, strlen(cases[i].detail), "case %zu: detail %.*s", i, n, detail);
+		cr_assert(memcmp(detail, cases[i].detail, (size_t)n) == 0, "case %zu: %.*s", i, n,
+			  detail);
+	}
+}
