@@ -27,10 +27,14 @@
 #include "epoch.h"
 #include "io.h"
 #include "mpsc.h"
+#include "packet.h"
 #include "sluice.h"
+#include "worker.h"
 
 struct bworker;
 struct channel;
+struct worker_ops;
+struct token_keys;
 struct channel_table;
 
 /* A registered procedure or receiver. */
@@ -45,6 +49,43 @@ struct handler {
 };
 
 #define HANDLER_BUCKETS 256
+#define MW_KINDS 8 /* bits of enum sluice_mw */
+
+enum act_decision { ACT_PENDING = 0, ACT_ALLOW, ACT_BLOCK, ACT_SILENT, ACT_TRANSFORM };
+
+/*
+ * A middleware decision in the making. Inbound ones live in their socket
+ * (one at a time: the socket waits while one is pending); publish-out ones
+ * on the publisher's stack. The hook's return and the decision each add 1
+ * to `arrivals`; the second to arrive acts (the worker at once, or the
+ * decider by queueing the socket for its worker).
+ */
+struct sluice_action {
+	struct sluice_socket *s;
+	enum sluice_mw kind;
+	_Atomic int arrivals;
+	int decision;            /* enum act_decision */
+	char *err;               /* ACT_BLOCK: the error JSON (malloc) */
+	int close_code;
+	char *tdata;             /* ACT_TRANSFORM: the new data (malloc) */
+	size_t tlen;
+	const char *event;       /* NUL-terminated, or NULL */
+	const char *channel;     /* NUL-terminated, or NULL */
+	const char *data;
+	size_t dlen;
+	/* what the worker resumes with */
+	struct io_msg *m;        /* a reference, while pending */
+	struct packet p;
+	size_t pos;              /* in a batch: where the next packet starts */
+	bool in_batch;
+	bool sync_only;          /* publish-out: decided before the hook returned */
+	bool raw;                /* SLUICE_MW_RAW: the whole message waits */
+	int stage;               /* a packet with two decisions (#handshake): the next one */
+	char *names;             /* event and channel text (malloc) */
+	char *payload;           /* authenticate: the verified token's payload (malloc) */
+	size_t plen;
+	int64_t exp;
+};
 
 struct sluice_server {
 	struct sluice_options o;
@@ -58,6 +99,11 @@ struct sluice_server {
 	sluice_socket_fn *on_connection;
 	sluice_close_fn *on_disconnection;
 	sluice_channel_fn *on_subscription, *on_unsubscription;
+	sluice_middleware_fn *mw[MW_KINDS];
+	void *mw_ctx[MW_KINDS];
+	unsigned mw_mask;             /* kinds with a hook */
+	sluice_upgrade_fn *on_upgrade;
+	void *on_upgrade_ctx;
 	void *on_connection_ctx, *on_disconnection_ctx;
 	void *on_subscription_ctx, *on_unsubscription_ctx;
 	struct epoch epoch;
@@ -66,6 +112,8 @@ struct sluice_server {
 	struct epoch_rec *foreign;
 	char id_prefix[8];
 	bool started;
+	struct token_keys *keys;      /* auth: read-only after create */
+	struct worker_ops wops;       /* the workers' ops (worker.h) */
 };
 
 /* A server invoke waiting for the client's answer. */
@@ -96,7 +144,21 @@ struct sluice_socket {
 	size_t batch_len, batch_cap;  /* [w] */
 	bool batching;                /* [w] */
 	struct sluice_socket *dead_next; /* the worker's retire list */
+	struct sluice_action act;     /* [w] the pending inbound decision */
+	bool held;                    /* [w] waiting for act: packets wait too */
+	uint64_t auth_deadline_ms;    /* [w] when the token expires (monotonic), or 0 */
+	struct io_msg *backlog;       /* [w] messages taken while held, in order */
+	struct io_msg **backlog_tail;
+	struct auth *_Atomic auth;    /* [w] writes; epoch readers (publish-out) */
 	char id[24];
+};
+
+/* A socket's verified token: its payload, replaced whole, retired by epoch. */
+struct auth {
+	epoch_entry_t entry;
+	int64_t exp;                  /* seconds; 0: none */
+	size_t len;
+	char payload[];               /* NUL-terminated JSON */
 };
 
 /* A worker's broker state. */
@@ -110,6 +172,8 @@ struct bworker {
 	uint64_t next_timer_ms;       /* earliest pending invoke deadline (or ~0) */
 	struct sluice_socket **timed; /* sockets with pending invokes */
 	uint32_t ntimed, timed_cap;
+	struct mpsc resumed;          /* held sockets whose decision came from elsewhere */
+	const struct worker_ops *ops; /* to drain a resumed socket's connection */
 };
 
 /* server.c */
@@ -129,6 +193,39 @@ void socket__timers(struct bworker *w);
  * worker, else as a frame. 0, -EPIPE, -ENOBUFS, -ENOMEM. */
 int socket__send(struct sluice_socket *s, const uint8_t *json, size_t len);
 int socket__send_msg(struct sluice_socket *s, struct io_msg *m);
+
+/* middleware.c */
+/* Asks the hook of a->kind (a filled by the caller, a == &s->act); true when
+ * decided now (act on a->decision), false when the socket now waits. */
+bool mw__ask(struct sluice_socket *s, struct io_msg *m);
+/* Frees what a decision holds, keeps the action reusable. */
+void mw__clear(struct sluice_action *a);
+/* The error JSON for a blocked action (a->err, or the silent one). */
+const char *mw__error(const struct sluice_action *a, size_t *len);
+void mw__resume_all(struct bworker *w);
+static inline bool mw__hooked(const struct sluice_server *srv, enum sluice_mw kind)
+{
+	return srv->mw_mask & kind;
+}
+
+/* socket.c, for middleware.c, auth.c and server.c */
+void socket__resume(struct sluice_socket *s);
+bool socket__holding(struct io_conn *c);
+void socket__handshaken(struct sluice_socket *s);
+/* Puts s on its worker's timer list (invokes, token expiry) for deadline_ms. */
+void socket__watch(struct sluice_socket *s, uint64_t deadline_ms);
+
+/* auth.c: tokens on the socket's worker. d: the decision the packet waited
+ * for (NULL the first time). */
+int auth__init(struct sluice_server *srv, char *err, size_t errlen);
+void auth__deinit(struct sluice_server *srv);
+void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+		     const struct sluice_action *d);
+void auth__authenticate(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+			const struct sluice_action *d);
+void auth__drop(struct sluice_socket *s, bool tell); /* deauthenticate */
+void auth__check_expiry(struct sluice_socket *s);
+void auth__free(struct sluice_socket *s);
 
 /* request.c */
 void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct handler *h,

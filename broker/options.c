@@ -82,6 +82,23 @@ static const struct opt opts[] = {
 	{"busy-poll", OPT_U32, F(busy_poll_us), 0, 1000000, "US",
 	 "a reactor looks for work this long before it sleeps: waking a\nsleeping thread costs "
 	 "more than a round trip; 0 sleeps at once"},
+	{"auth-algorithm", OPT_STR, F(auth_algorithm), 0, 0, "ALG",
+	 "JWT algorithm: HS256 (a shared secret), RS256 or ES256 (key files)"},
+	{"auth-key", OPT_STR, F(auth_key), 0, 0, "SECRET",
+	 "HS256 secret that verifies (and signs) tokens; empty: a random one\nper start"},
+	{"auth-key-file", OPT_STR, F(auth_key_file), 0, 0, "FILE",
+	 "read the HS256 secret from FILE (keeps it off the command line)"},
+	{"auth-public-key", OPT_STR, F(auth_public_key), 0, 0, "FILE",
+	 "RS256/ES256: PEM public key that verifies tokens"},
+	{"auth-private-key", OPT_STR, F(auth_private_key), 0, 0, "FILE",
+	 "RS256/ES256: PEM private key that signs tokens (optional)"},
+	{"auth-default-expiry", OPT_U32, F(auth_default_expiry_s), 1, UINT32_MAX, "S",
+	 "exp of tokens the server signs, seconds from now"},
+	{"subscribe-auth-channels", OPT_STR, F(subscribe_auth_channels), 0, 0, "PATTERNS",
+	 "channels ('*' matches any run) only an authenticated socket may\nsubscribe to, "
+	 "space-separated; others get AuthRequiredError"},
+	{"publish-auth-channels", OPT_STR, F(publish_auth_channels), 0, 0, "PATTERNS",
+	 "channels only an authenticated socket may publish on"},
 	{"echo", OPT_BOOL, F(echo), 0, 1, "BOOL",
 	 "transport test mode: every message comes back unchanged; no\nSocketCluster protocol"},
 };
@@ -115,6 +132,8 @@ void sluice_options_defaults(struct sluice_options *o)
 		.recv_buffers = io.recv_buffers,
 		.uring_mode = io.uring_mode,
 		.busy_poll_us = io.busy_poll_us,
+		.auth_algorithm = "HS256",
+		.auth_default_expiry_s = 86400,
 	};
 	snprintf(o->host, sizeof(o->host), "%s", io.host);
 	snprintf(o->path, sizeof(o->path), "%s", io.path);

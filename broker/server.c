@@ -148,12 +148,19 @@ static void server__closed(void *local, struct io_conn *c)
 	socket__closed(local, c);
 }
 
+static bool server__hold(void *local, struct io_conn *c)
+{
+	(void)local;
+	return socket__holding(c);
+}
+
 static int server__turn(void *local)
 {
 	struct bworker *w = local;
 	uint64_t wait;
 
 	w->now_ms = server__now_ms();
+	mw__resume_all(w);
 	socket__reap(w);
 	if (w->now_ms >= w->next_timer_ms)
 		socket__timers(w);
@@ -180,6 +187,15 @@ static void server__end(void *local)
 }
 
 /* ---- lifecycle ---- */
+
+/* The reactors' upgrade hook: the application's, when it set one. */
+static int server__upgrade(const struct http_request *req, void *ctx)
+{
+	const struct sluice_server *srv = ctx;
+
+	return srv->on_upgrade ? srv->on_upgrade((const struct sluice_http *)req, srv->on_upgrade_ctx)
+			       : 0;
+}
 
 static void server__io_config(const struct sluice_options *o, struct io_config *io)
 {
@@ -232,6 +248,10 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 		return -EINVAL;
 	}
 	server__io_config(&srv->o, &srv->io);
+	if (!o->echo) {
+		srv->io.upgrade_hook = server__upgrade;
+		srv->io.upgrade_ctx = srv;
+	}
 	epoch_init(&srv->epoch);
 	pthread_mutex_init(&srv->foreign_lock, NULL);
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -242,6 +262,10 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 	srv->id_prefix[4] = '-';
 	if (channel_table_create(1u << 16, &srv->channels) < 0)
 		goto fail;
+	if (!o->echo && auth__init(srv, NULL, 0) < 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
 	srv->foreign = epoch_join(&srv->epoch);
 	if (!srv->foreign)
 		goto fail;
@@ -256,7 +280,8 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 	}
 	for (int i = 0; i < srv->nworkers; i++) {
 		struct bworker *w = srv->bw[i] = calloc(1, sizeof(*w));
-		if (!w || mpsc_init(&w->dead, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0) {
+		if (!w || mpsc_init(&w->dead, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0 ||
+		    mpsc_init(&w->resumed, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0) {
 			rc = -ENOMEM;
 			goto fail;
 		}
@@ -283,6 +308,7 @@ int sluice_server_start(struct sluice_server *srv)
 		.begin = server__begin,
 		.message = server__message,
 		.closed = server__closed,
+		.hold = server__hold,
 		.turn = server__turn,
 		.end = server__end,
 	};
@@ -293,6 +319,9 @@ int sluice_server_start(struct sluice_server *srv)
 		return -EALREADY;
 	srv->started = true;
 	wops.ctx = srv;
+	srv->wops = wops;
+	for (int i = 0; i < srv->nworkers; i++)
+		srv->bw[i]->ops = &srv->wops; /* resumed sockets are drained with the same ops */
 	rc = workers_start(srv->ios, srv->nworkers, &wops, &srv->ws);
 	if (rc < 0)
 		return rc;
@@ -321,8 +350,10 @@ void sluice_server_destroy(struct sluice_server *srv)
 	if (srv->ios)
 		io_server_destroy(srv->ios);
 	for (int i = 0; srv->bw && i < srv->nworkers; i++) {
-		if (srv->bw[i])
+		if (srv->bw[i]) {
 			mpsc_deinit(&srv->bw[i]->dead);
+			mpsc_deinit(&srv->bw[i]->resumed);
+		}
 		free(srv->bw[i]);
 	}
 	free(srv->bw);
@@ -331,6 +362,7 @@ void sluice_server_destroy(struct sluice_server *srv)
 		epoch_leave(srv->foreign);
 	}
 	channel_table_destroy(srv->channels);
+	auth__deinit(srv);
 	epoch_deinit(&srv->epoch);
 	pthread_mutex_destroy(&srv->foreign_lock);
 	for (int i = 0; i < HANDLER_BUCKETS; i++) {

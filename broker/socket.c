@@ -27,6 +27,7 @@
 #include "channel.h"
 #include "frame.h"
 #include "packet.h"
+#include "worker.h"
 
 /* ---- references and the end of a socket ---- */
 
@@ -42,6 +43,12 @@ static void socket__free(epoch_entry_t *e)
 							    offsetof(struct sluice_socket, entry));
 
 	io_conn_release(s->c); /* on the worker: epoch callbacks run in its turn */
+	for (struct io_msg *m = s->backlog, *next; m; m = next) {
+		next = m->next;
+		io_msg_free(m);
+	}
+	mw__clear(&s->act);
+	auth__free(s);
 	free(s->subs);
 	free(s->pend);
 	free(s->batch);
@@ -144,6 +151,34 @@ static void socket__ack(struct sluice_socket *s, int64_t rid)
 	socket__send_msg(s, frame_end(&f));
 }
 
+/* {"rid":N,"error":<json>} */
+static void socket__error_json(struct sluice_socket *s, int64_t rid, const char *json, size_t len)
+{
+	struct frame f;
+
+	frame_begin(&f, 32 + len);
+	frame_lit(&f, "{\"rid\":");
+	frame_int(&f, rid);
+	frame_lit(&f, ",\"error\":");
+	frame_put(&f, json, len);
+	frame_lit(&f, "}");
+	socket__send_msg(s, frame_end(&f));
+}
+
+/* s->act after its contents were moved to a local copy: empty, reusable. */
+static void socket__act_reset(struct sluice_socket *s)
+{
+	struct sluice_action *a = &s->act;
+
+	a->err = a->tdata = a->names = a->payload = NULL;
+	a->m = NULL;
+	a->event = a->channel = NULL;
+	a->data = NULL;
+	a->dlen = a->tlen = a->plen = 0;
+	a->stage = 0;
+	a->raw = false;
+}
+
 /* ---- names ---- */
 
 /*
@@ -178,24 +213,10 @@ static long socket__text(const uint8_t *buf, struct packet_span sp, bool esc, ch
 
 /* ---- the handshake ---- */
 
-static void socket__handshake(struct sluice_socket *s, const struct packet *p)
+void socket__handshaken(struct sluice_socket *s)
 {
 	struct sluice_server *srv = s->srv;
-	struct frame f;
 
-	if (!p->has_cid) {
-		io_conn_close(s->c, SLUICE_CLOSE_BAD_HANDSHAKE, "#handshake without a numeric cid");
-		return;
-	}
-	frame_begin(&f, 96);
-	frame_lit(&f, "{\"rid\":");
-	frame_int(&f, p->cid);
-	frame_lit(&f, ",\"data\":{\"id\":");
-	frame_str(&f, s->id, strlen(s->id));
-	frame_lit(&f, ",\"pingTimeout\":");
-	frame_int(&f, srv->o.ping_timeout_ms);
-	frame_lit(&f, ",\"isAuthenticated\":false}}");
-	socket__send_msg(s, frame_end(&f));
 	if (s->handshaken)
 		return; /* a second #handshake is answered, never registered twice */
 	s->handshaken = true;
@@ -226,17 +247,98 @@ static void socket__drop_sub(struct sluice_socket *s, uint32_t i)
 	s->subs[i] = s->subs[--s->nsubs];
 }
 
-static void socket__subscribe(struct sluice_socket *s, const uint8_t *buf, const struct packet *p)
+/*
+ * Fills s->act for a hook of kind about packet p of m: the event or channel
+ * text (copied, NUL-terminated) and the data span. False when out of memory.
+ */
+static bool socket__act(struct sluice_socket *s, enum sluice_mw kind, struct io_msg *m,
+			const struct packet *p, const char *event, size_t elen, const char *channel,
+			size_t clen, const uint8_t *data, size_t dlen)
+{
+	struct sluice_action *a = &s->act;
+	char *names = malloc(elen + clen + 2);
+
+	if (!names)
+		return false;
+	a->kind = kind;
+	a->p = *p;
+	a->in_batch = false;
+	a->sync_only = false;
+	a->names = names;
+	a->event = event ? names : NULL;
+	if (event)
+		memcpy(names, event, elen);
+	names[elen] = '\0';
+	a->channel = channel ? names + elen + 1 : NULL;
+	if (channel)
+		memcpy(names + elen + 1, channel, clen);
+	names[elen + 1 + clen] = '\0';
+	a->data = (const char *)data;
+	a->dlen = data ? dlen : 0;
+	(void)m;
+	return true;
+}
+
+/* Does name match one of the space-separated patterns ('*': any run)? */
+static bool socket__match(const char *name, size_t len, const char *patterns)
+{
+	for (const char *p = patterns; *p;) {
+		while (*p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ' ')
+			e++;
+		if (e > p) {
+			/* glob with '*' only, iterative with one backtrack point */
+			size_t i = 0;
+			const char *q = p, *star = NULL;
+			size_t at = 0;
+			while (i < len || (q < e && *q == '*')) {
+				if (q < e && *q == '*') {
+					star = q++;
+					at = i;
+				} else if (i < len && q < e && *q == name[i]) {
+					q++;
+					i++;
+				} else if (star) {
+					q = star + 1;
+					i = ++at;
+				} else {
+					break;
+				}
+			}
+			while (q < e && *q == '*')
+				q++;
+			if (i == len && q == e)
+				return true;
+		}
+		p = e;
+	}
+	return false;
+}
+
+/* An access rule of the options refuses this unauthenticated socket. */
+static bool socket__needs_auth(const struct sluice_socket *s, const char *rules, const char *name,
+			       size_t len)
+{
+	return rules[0] && !atomic_load_explicit(&s->auth, memory_order_relaxed) &&
+	       socket__match(name, len, rules);
+}
+
+/* The subscription itself, once allowed (a: the hook's decision, or NULL). */
+static void socket__subscribe_do(struct sluice_socket *s, const uint8_t *buf,
+				 const struct packet *p, const struct sluice_action *a)
 {
 	struct sluice_server *srv = s->srv;
 	char tmp[512], *heap;
 	const char *name;
 	long len;
 
-	if (!p->has_channel) {
+	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
+		size_t n;
+		const char *err = mw__error(a, &n);
 		if (p->has_cid)
-			socket__error(s, p->cid, "InvalidActionError",
-				      "Subscribe channel name was malformatted");
+			socket__error_json(s, p->cid, err, n);
 		return;
 	}
 	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
@@ -260,10 +362,10 @@ static void socket__subscribe(struct sluice_socket *s, const uint8_t *buf, const
 	}
 	if (s->nsubs == s->subs_cap) {
 		uint32_t cap = s->subs_cap ? s->subs_cap * 2 : 4;
-		struct channel **a = realloc(s->subs, cap * sizeof(*a));
-		if (!a)
+		struct channel **arr = realloc(s->subs, cap * sizeof(*arr));
+		if (!arr)
 			goto fail;
-		s->subs = a;
+		s->subs = arr;
 		s->subs_cap = cap;
 	}
 	struct channel *ch;
@@ -280,6 +382,44 @@ fail:
 	if (p->has_cid)
 		socket__error(s, p->cid, "BrokerError", "Failed to subscribe: out of memory");
 out:
+	free(heap);
+}
+
+static void socket__subscribe(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
+	struct sluice_server *srv = s->srv;
+	const uint8_t *buf = m->data;
+	char tmp[512], *heap;
+	const char *name;
+	long len;
+
+	if (!p->has_channel) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "InvalidActionError",
+				      "Subscribe channel name was malformatted");
+		return;
+	}
+	if (!srv->o.subscribe_auth_channels[0] && !mw__hooked(srv, SLUICE_MW_SUBSCRIBE)) {
+		socket__subscribe_do(s, buf, p, NULL);
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	if (len >= 0 && socket__needs_auth(s, srv->o.subscribe_auth_channels, name, (size_t)len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, SLUICE_AUTH_REQUIRED,
+				      "The channel needs an authenticated socket to subscribe");
+	} else if (len < 0 || !mw__hooked(srv, SLUICE_MW_SUBSCRIBE)) {
+		socket__subscribe_do(s, buf, p, NULL);
+	} else if (!socket__act(s, SLUICE_MW_SUBSCRIBE, m, p, NULL, 0, name, (size_t)len,
+				packet_has(p->data) ? buf + p->data.off : NULL, p->data.len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "BrokerError", "Failed to subscribe: out of memory");
+	} else if (mw__ask(s, m)) {
+		struct sluice_action d = s->act;
+		socket__act_reset(s);
+		socket__subscribe_do(s, buf, p, &d);
+		mw__clear(&d);
+	}
 	free(heap);
 }
 
@@ -320,10 +460,62 @@ static void socket__unsubscribe(struct sluice_socket *s, const uint8_t *buf,
  * same bytes are queued for every subscriber, on whichever reactor.
  * Returns the number of subscribers, or -ENOMEM.
  */
+/* {"event":"#publish","data":{"channel":C,"data":D}}, or NULL. */
+static struct io_msg *socket__publish_frame(const struct channel *ch, const uint8_t *data,
+					    size_t dlen)
+{
+	struct frame f;
+
+	frame_begin(&f, 48 + ch->esc_len + dlen);
+	frame_lit(&f, "{\"event\":\"#publish\",\"data\":{\"channel\":");
+	frame_put(&f, ch->esc, ch->esc_len);
+	if (data) {
+		frame_lit(&f, ",\"data\":");
+		frame_put(&f, data, dlen);
+	}
+	frame_lit(&f, "}}");
+	return frame_end(&f);
+}
+
+/* One recipient's publish-out decision, taken before the hook returns.
+ * Returns the frame to send it (shared, or its own), or NULL to skip it. */
+static struct io_msg *socket__outbound(struct sluice_server *srv, struct sluice_socket *t,
+				       const struct channel *ch, const uint8_t *data, size_t dlen,
+				       struct io_msg *shared)
+{
+	struct sluice_action a = {.s = t, .kind = SLUICE_MW_PUBLISH_OUT, .sync_only = true};
+	int i = __builtin_ctz(SLUICE_MW_PUBLISH_OUT);
+	struct io_msg *m = NULL;
+
+	a.channel = ch->name;
+	a.data = (const char *)data;
+	a.dlen = data ? dlen : 0;
+	srv->mw[i](&a, srv->mw_ctx[i]);
+	/* acq_rel: pairs with the decision's own arrival */
+	if (atomic_fetch_add_explicit(&a.arrivals, 1, memory_order_acq_rel) == 0)
+		a.decision = ACT_ALLOW; /* undecided at return: documented as allowed */
+	if (a.decision == ACT_ALLOW) {
+		io_msg_hold(shared, 1);
+		m = shared;
+	} else if (a.decision == ACT_TRANSFORM) {
+		m = socket__publish_frame(ch, (const uint8_t *)a.tdata, a.tlen);
+	}
+	mw__clear(&a);
+	return m;
+}
+
+/*
+ * Fans a publish out: the frame {"event":"#publish","data":{"channel":C,
+ * "data":D}} is built once, with the channel's own escaped name, and the
+ * same bytes are queued for every subscriber, on whichever reactor (a
+ * publish-out hook may skip a recipient or give it other bytes).
+ * Returns the number of subscribers it was queued for, or -ENOMEM.
+ */
 static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, const char *name,
 			  size_t len, const uint8_t *data, size_t dlen)
 {
 	uint64_t hash = channel_hash(name, len);
+	bool hooked = mw__hooked(srv, SLUICE_MW_PUBLISH_OUT);
 	struct channel *ch;
 	struct subs *sub;
 	int n = 0;
@@ -332,19 +524,10 @@ static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, cons
 	ch = channel_find(srv->channels, name, len, hash);
 	sub = ch ? epoch_load((void *_Atomic *)&ch->subs) : NULL;
 	if (sub && sub->n) {
-		struct frame f;
-		frame_begin(&f, 48 + ch->esc_len + dlen);
-		frame_lit(&f, "{\"event\":\"#publish\",\"data\":{\"channel\":");
-		frame_put(&f, ch->esc, ch->esc_len);
-		if (data) {
-			frame_lit(&f, ",\"data\":");
-			frame_put(&f, data, dlen);
-		}
-		frame_lit(&f, "}}");
-		struct io_msg *m = frame_end(&f);
+		struct io_msg *m = socket__publish_frame(ch, data, dlen);
 		if (!m) {
 			n = -ENOMEM;
-		} else {
+		} else if (!hooked) {
 			io_msg_hold(m, sub->n); /* one per send; ours is dropped below */
 			for (uint32_t i = 0; i < sub->n; i++) {
 				/* relaxed: the array's acquire load ordered its entries */
@@ -355,16 +538,54 @@ static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, cons
 				else if (!t)
 					io_msg_free(m);
 			}
-			io_msg_free(m);
+		} else {
+			for (uint32_t i = 0; i < sub->n; i++) {
+				struct sluice_socket *t =
+					atomic_load_explicit(&sub->s[i], memory_order_relaxed);
+				struct io_msg *x = t ? socket__outbound(srv, t, ch, data, dlen, m) : NULL;
+				if (x && io_conn_send(t->c, x) == 0)
+					n++;
+			}
 		}
+		io_msg_free(m);
 	}
 	epoch_exit(rec);
 	return n;
 }
 
-static void socket__publish(struct sluice_socket *s, const uint8_t *buf, const struct packet *p)
+static void socket__publish_do(struct sluice_socket *s, const uint8_t *buf, const struct packet *p,
+			       const struct sluice_action *a)
+{
+	char tmp[512], *heap;
+	const char *name;
+	long len;
+
+	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
+		size_t n;
+		const char *err = mw__error(a, &n);
+		if (p->has_cid)
+			socket__error_json(s, p->cid, err, n);
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	if (len >= 0) {
+		const uint8_t *data = packet_has(p->inner) ? buf + p->inner.off : NULL;
+		size_t dlen = p->inner.len;
+		if (a && a->decision == ACT_TRANSFORM) {
+			data = (const uint8_t *)a->tdata;
+			dlen = a->tlen;
+		}
+		socket__fanout(s->srv, s->w->rec, name, (size_t)len, data, dlen);
+	}
+	free(heap);
+	if (p->has_cid)
+		socket__ack(s, p->cid);
+}
+
+static void socket__publish(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
 {
 	struct sluice_server *srv = s->srv;
+	const uint8_t *buf = m->data;
 	char tmp[512], *heap;
 	const char *name;
 	long len;
@@ -381,13 +602,28 @@ static void socket__publish(struct sluice_socket *s, const uint8_t *buf, const s
 				      "Publish channel name was malformatted");
 		return;
 	}
+	if (!srv->o.publish_auth_channels[0] && !mw__hooked(srv, SLUICE_MW_PUBLISH_IN)) {
+		socket__publish_do(s, buf, p, NULL);
+		return;
+	}
 	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
-	if (len >= 0)
-		socket__fanout(srv, s->w->rec, name, (size_t)len,
-			       packet_has(p->inner) ? buf + p->inner.off : NULL, p->inner.len);
+	if (len >= 0 && socket__needs_auth(s, srv->o.publish_auth_channels, name, (size_t)len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, SLUICE_AUTH_REQUIRED,
+				      "The channel needs an authenticated socket to publish");
+	} else if (len < 0 || !mw__hooked(srv, SLUICE_MW_PUBLISH_IN)) {
+		socket__publish_do(s, buf, p, NULL);
+	} else if (!socket__act(s, SLUICE_MW_PUBLISH_IN, m, p, NULL, 0, name, (size_t)len,
+				packet_has(p->inner) ? buf + p->inner.off : NULL, p->inner.len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "BrokerError", "Failed to publish: out of memory");
+	} else if (mw__ask(s, m)) {
+		struct sluice_action d = s->act;
+		socket__act_reset(s);
+		socket__publish_do(s, buf, p, &d);
+		mw__clear(&d);
+	}
 	free(heap);
-	if (p->has_cid)
-		socket__ack(s, p->cid);
 }
 
 int sluice_publish(struct sluice_server *srv, const char *channel, const char *data, size_t len)
@@ -426,9 +662,12 @@ int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const c
 
 /* ---- the server's invokes ---- */
 
-static void socket__timed(struct sluice_socket *s)
+void socket__watch(struct sluice_socket *s, uint64_t deadline_ms)
 {
 	struct bworker *w = s->w;
+
+	if (deadline_ms < w->next_timer_ms)
+		w->next_timer_ms = deadline_ms;
 
 	for (uint32_t i = 0; i < w->ntimed; i++)
 		if (w->timed[i] == s)
@@ -448,7 +687,6 @@ static void socket__timed(struct sluice_socket *s)
 int sluice_socket_invoke(struct sluice_socket *s, const char *event, const char *data, size_t len,
 			 sluice_reply_fn *fn, void *ctx)
 {
-	struct bworker *w = s->w;
 	struct frame f;
 	int rc;
 
@@ -485,9 +723,7 @@ int sluice_socket_invoke(struct sluice_socket *s, const char *event, const char 
 	for (char *e = pd->event; *e; e++) /* it goes into error JSON as is */
 		if (*e == '"' || *e == '\\' || (unsigned char)*e < 0x20)
 			*e = '_';
-	if (pd->deadline_ms < w->next_timer_ms)
-		w->next_timer_ms = pd->deadline_ms;
-	socket__timed(s);
+	socket__watch(s, pd->deadline_ms);
 	return 0;
 }
 
@@ -532,7 +768,13 @@ void socket__timers(struct bworker *w)
 				next = s->pend[i].deadline_ms;
 			i++;
 		}
-		if (s->npend == 0) {
+		if (s->auth_deadline_ms && s->auth_deadline_ms <= now) {
+			s->auth_deadline_ms = 0;
+			auth__drop(s, true); /* the token expired: the client hears so */
+		}
+		if (s->auth_deadline_ms && s->auth_deadline_ms < next)
+			next = s->auth_deadline_ms;
+		if (s->npend == 0 && !s->auth_deadline_ms) {
 			w->timed[k] = w->timed[--w->ntimed];
 			socket__unref(s);
 			continue;
@@ -581,56 +823,31 @@ int sluice_socket_flush_batch(struct sluice_socket *s)
 
 /* ---- events ---- */
 
-static void socket__event(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+/* A transmit or invoke of the application's, once allowed (a: the hook's
+ * decision, or NULL). */
+static void socket__app_do(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+			   const char *name, long len, const struct sluice_action *a)
 {
 	const uint8_t *buf = m->data;
-	struct sluice_server *srv = s->srv;
-
-	if (p->ev == PACKET_EV_HANDSHAKE) {
-		socket__handshake(s, p);
-		return;
-	}
-	if (!s->handshaken) {
-		io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
-		return;
-	}
-	switch (p->ev) {
-	case PACKET_EV_SUBSCRIBE:
-		socket__subscribe(s, buf, p);
-		return;
-	case PACKET_EV_UNSUBSCRIBE:
-		socket__unsubscribe(s, buf, p);
-		return;
-	case PACKET_EV_PUBLISH:
-		socket__publish(s, buf, p);
-		return;
-	case PACKET_EV_AUTHENTICATE:
-		if (!p->has_cid) {
-			io_conn_close(s->c, SLUICE_CLOSE_BAD_HANDSHAKE, "#authenticate without a cid");
-			return;
-		}
-		socket__error(s, p->cid, "AuthTokenInvalidError",
-			      "This server verifies no auth tokens");
-		return;
-	case PACKET_EV_REMOVE_AUTH_TOKEN:
-	case PACKET_EV_SET_AUTH_TOKEN:
-	case PACKET_EV_KICKOUT:
-		return; /* the server's own events, or nothing to undo */
-	default:
-		break;
-	}
-
-	char tmp[256], *heap;
-	const char *name;
-	long len = socket__text(buf, p->event, p->event_esc, tmp, sizeof(tmp), &name, &heap);
-	const struct handler *h = len < 0 ? NULL : server__handler(srv, (const uint8_t *)name,
+	const struct handler *h = len < 0 ? NULL : server__handler(s->srv, (const uint8_t *)name,
 								   (size_t)len);
 	const uint8_t *data = packet_has(p->data) ? buf + p->data.off : NULL;
+	size_t dlen = p->data.len;
 
+	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
+		size_t n;
+		const char *err = mw__error(a, &n);
+		if (p->has_cid)
+			socket__error_json(s, p->cid, err, n);
+		return;
+	}
+	if (a && a->decision == ACT_TRANSFORM) {
+		data = (const uint8_t *)a->tdata;
+		dlen = a->tlen;
+	}
 	if (p->has_cid) {
 		if (h && h->proc) {
-			request__invoke(s, m, h, (const uint8_t *)name, (size_t)len, p->cid, data,
-					p->data.len);
+			request__invoke(s, m, h, (const uint8_t *)name, (size_t)len, p->cid, data, dlen);
 		} else {
 			char msg[200];
 			snprintf(msg, sizeof(msg), "No procedure is registered for the event '%.*s'",
@@ -638,9 +855,67 @@ static void socket__event(struct sluice_socket *s, struct io_msg *m, const struc
 			socket__error(s, p->cid, SLUICE_UNKNOWN_PROCEDURE, msg);
 		}
 	} else if (h && h->recv) {
-		h->recv(s, (const char *)data, p->data.len, h->ctx);
+		h->recv(s, (const char *)data, dlen, h->ctx);
+	}
+}
+
+static void socket__app_event(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
+	enum sluice_mw kind = p->has_cid ? SLUICE_MW_INVOKE : SLUICE_MW_TRANSMIT;
+	const uint8_t *buf = m->data;
+	char tmp[256], *heap;
+	const char *name;
+	long len = socket__text(buf, p->event, p->event_esc, tmp, sizeof(tmp), &name, &heap);
+
+	if (len < 0 || !mw__hooked(s->srv, kind)) {
+		socket__app_do(s, m, p, name, len, NULL);
+	} else if (!socket__act(s, kind, m, p, name, (size_t)len, NULL, 0,
+				packet_has(p->data) ? buf + p->data.off : NULL, p->data.len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "BrokerError", "out of memory");
+	} else if (mw__ask(s, m)) {
+		struct sluice_action d = s->act;
+		socket__act_reset(s);
+		socket__app_do(s, m, p, name, len, &d);
+		mw__clear(&d);
 	}
 	free(heap);
+}
+
+static void socket__event(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
+	if (p->ev == PACKET_EV_HANDSHAKE) {
+		auth__handshake(s, m, p, NULL);
+		return;
+	}
+	if (!s->handshaken) {
+		io_conn_close(s->c, SLUICE_CLOSE_BEFORE_HANDSHAKE, "message before #handshake");
+		return;
+	}
+	auth__check_expiry(s);
+	switch (p->ev) {
+	case PACKET_EV_SUBSCRIBE:
+		socket__subscribe(s, m, p);
+		return;
+	case PACKET_EV_UNSUBSCRIBE:
+		socket__unsubscribe(s, m->data, p);
+		return;
+	case PACKET_EV_PUBLISH:
+		socket__publish(s, m, p);
+		return;
+	case PACKET_EV_AUTHENTICATE:
+		auth__authenticate(s, m, p, NULL);
+		return;
+	case PACKET_EV_REMOVE_AUTH_TOKEN:
+		auth__drop(s, false); /* the client logs out: nothing to tell it */
+		return;
+	case PACKET_EV_SET_AUTH_TOKEN:
+	case PACKET_EV_KICKOUT:
+		return; /* the server's own events: nothing for the server to do */
+	default:
+		socket__app_event(s, m, p);
+		return;
+	}
 }
 
 static void socket__packet(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
@@ -669,6 +944,78 @@ static void socket__packet(struct sluice_socket *s, struct io_msg *m, const stru
 	}
 }
 
+/* The message a raw decision leaves: NULL (blocked), a new one (transformed)
+ * or d's own (a new reference). */
+static struct io_msg *socket__raw_decided(const struct sluice_action *d)
+{
+	struct io_msg *x;
+
+	if (d->decision == ACT_BLOCK || d->decision == ACT_SILENT)
+		return NULL;
+	if (d->decision != ACT_TRANSFORM) {
+		io_msg_hold(d->m, 1);
+		return d->m;
+	}
+	x = io_msg_new(d->tlen);
+	if (!x)
+		return NULL;
+	memcpy(x->data, d->tdata, d->tlen);
+	x->len = d->tlen;
+	x->opcode = d->m->opcode;
+	return x;
+}
+
+/*
+ * The packets of m from batch position pos (0: the whole message, parsed
+ * here), in order, until one leaves the socket waiting for a decision; that
+ * packet's action remembers where the batch goes on.
+ */
+static void socket__dispatch(struct sluice_socket *s, struct io_msg *m, size_t pos)
+{
+	struct packet p;
+
+	if (pos == 0) {
+		if (packet_parse(m->data, m->len, &p) < 0)
+			p.kind = PACKET_RAW; /* too deep or too big to be a packet: raw, as text */
+		if (p.kind != PACKET_BATCH) {
+			socket__packet(s, m, &p);
+			return;
+		}
+	}
+	while (!s->held && packet_batch_next(m->data, m->len, &pos, &p) == 1) {
+		socket__packet(s, m, &p);
+		if (s->held) {
+			s->act.in_batch = true;
+			s->act.pos = pos;
+		}
+	}
+}
+
+/* A message of s, its turn come: the raw hook first, then its packets. */
+static void socket__process(struct sluice_socket *s, struct io_msg *m)
+{
+	if (mw__hooked(s->srv, SLUICE_MW_RAW)) {
+		struct packet none = {0};
+		if (!socket__act(s, SLUICE_MW_RAW, m, &none, NULL, 0, NULL, 0, m->data, m->len)) {
+			io_msg_free(m);
+			return;
+		}
+		s->act.raw = true;
+		bool now = mw__ask(s, m);
+		io_msg_free(m); /* the action holds it while it waits */
+		if (!now)
+			return;
+		struct sluice_action d = s->act;
+		socket__act_reset(s);
+		m = socket__raw_decided(&d);
+		mw__clear(&d);
+		if (!m)
+			return;
+	}
+	socket__dispatch(s, m, 0);
+	io_msg_free(m);
+}
+
 static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
 {
 	struct sluice_socket *s = calloc(1, sizeof(*s));
@@ -682,6 +1029,7 @@ static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
 	s->c = c;
 	s->w = w;
 	atomic_init(&s->refs, 1); /* the connection's */
+	s->backlog_tail = &s->backlog;
 	for (uint64_t v = io_conn_serial(c); k == 0 || v; v /= 36)
 		tail[k++] = digits[v % 36];
 	memcpy(s->id, w->srv->id_prefix, strlen(w->srv->id_prefix));
@@ -694,24 +1042,65 @@ static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
 void socket__message(struct bworker *w, struct io_conn *c, struct io_msg *m)
 {
 	struct sluice_socket *s = io_conn_user(c);
-	struct packet p;
 
 	if (!s && !(s = socket__new(w, c))) {
 		io_conn_close(c, 1011, "out of memory");
 		io_msg_free(m);
 		return;
 	}
-	if (packet_parse(m->data, m->len, &p) < 0) {
-		p.kind = PACKET_RAW; /* too deep or too big to be a packet: raw, as text */
+	if (s->held) { /* taken in the same batch as the packet that waits */
+		m->next = NULL;
+		*s->backlog_tail = m;
+		s->backlog_tail = &m->next;
+		return;
 	}
-	if (p.kind != PACKET_BATCH) {
-		socket__packet(s, m, &p);
+	socket__process(s, m);
+}
+
+bool socket__holding(struct io_conn *c)
+{
+	const struct sluice_socket *s = io_conn_user(c);
+
+	return s && s->held;
+}
+
+void socket__resume(struct sluice_socket *s)
+{
+	struct sluice_action d = s->act;
+	struct io_msg *m = d.m;
+
+	s->held = false;
+	socket__act_reset(s);
+	if (d.raw) {
+		struct io_msg *x = socket__raw_decided(&d);
+		if (x) {
+			socket__dispatch(s, x, 0);
+			io_msg_free(x);
+		}
 	} else {
-		size_t pos = 0;
-		while (packet_batch_next(m->data, m->len, &pos, &p) == 1)
-			socket__packet(s, m, &p);
+		if (d.p.ev == PACKET_EV_HANDSHAKE)
+			auth__handshake(s, m, &d.p, &d);
+		else if (d.kind == SLUICE_MW_AUTHENTICATE)
+			auth__authenticate(s, m, &d.p, &d);
+		else if (d.kind == SLUICE_MW_SUBSCRIBE)
+			socket__subscribe_do(s, m->data, &d.p, &d);
+		else if (d.kind == SLUICE_MW_PUBLISH_IN)
+			socket__publish_do(s, m->data, &d.p, &d);
+		else
+			socket__app_do(s, m, &d.p, d.event, (long)strlen(d.event), &d);
+		if (d.in_batch && !s->held)
+			socket__dispatch(s, m, d.pos);
 	}
-	io_msg_free(m);
+	mw__clear(&d);
+	while (!s->held && s->backlog) {
+		struct io_msg *x = s->backlog;
+		s->backlog = x->next;
+		if (!s->backlog)
+			s->backlog_tail = &s->backlog;
+		socket__process(s, x);
+	}
+	if (!s->held)
+		worker_drain(s->w->ops, s->w, s->c); /* what came meanwhile, and a close */
 }
 
 void socket__closed(struct bworker *w, struct io_conn *c)
@@ -730,6 +1119,14 @@ void socket__closed(struct bworker *w, struct io_conn *c)
 		socket__drop_sub(s, s->nsubs - 1);
 	while (s->npend)
 		socket__fail_pending(s, 0, false);
+	s->auth_deadline_ms = 0;
+	for (uint32_t k = 0; k < w->ntimed; k++) {
+		if (w->timed[k] == s) { /* no timer of a closed socket may keep it alive */
+			w->timed[k] = w->timed[--w->ntimed];
+			socket__unref(s);
+			break;
+		}
+	}
 	s->batching = false;
 	if (s->connected_event && srv->on_disconnection)
 		srv->on_disconnection(s, io_conn_close_code(c), srv->on_disconnection_ctx);

@@ -34,30 +34,34 @@ static void *worker__run(void *arg)
 	const struct worker_ops *ops = &ws->ops;
 	void *local = ops->begin ? ops->begin(ops->ctx, w->index) : NULL;
 	struct io_conn *conns[64];
-	struct io_msg *msgs[64];
 	int wait_ms = 100;
 
 	/* relaxed: stop is only a request to finish; the inbox wait bounds the delay */
 	while (!atomic_load_explicit(&ws->stop, memory_order_relaxed)) {
 		int n = io_inbox_wait(w->in, conns, 64, wait_ms);
-		for (int i = 0; i < n; i++) {
-			struct io_conn *c = conns[i];
-			int k;
-			while ((k = io_conn_recv(c, msgs, 64)) > 0)
-				for (int j = 0; j < k; j++)
-					ops->message(local, c, msgs[j]);
-			if (k == -EPIPE) {
-				if (ops->closed)
-					ops->closed(local, c);
-				else
-					io_conn_release(c);
-			}
-		}
+		for (int i = 0; i < n; i++)
+			worker_drain(ops, local, conns[i]);
 		wait_ms = ops->turn ? ops->turn(local) : 100;
 	}
 	if (ops->end)
 		ops->end(local);
 	return NULL;
+}
+
+void worker_drain(const struct worker_ops *ops, void *local, struct io_conn *c)
+{
+	struct io_msg *msgs[64];
+	int k = 0;
+
+	while (!(ops->hold && ops->hold(local, c)) && (k = io_conn_recv(c, msgs, 64)) > 0)
+		for (int j = 0; j < k; j++)
+			ops->message(local, c, msgs[j]); /* a held socket keeps the rest */
+	if (k == -EPIPE) {
+		if (ops->closed)
+			ops->closed(local, c);
+		else
+			io_conn_release(c);
+	}
 }
 
 int workers_start(struct io_server *s, int n, const struct worker_ops *ops, struct workers **out)

@@ -20,6 +20,9 @@ struct worker_ops {
 	/* c is closed and drained; the op calls io_conn_release(c), now or later,
 	 * on this thread. NULL: released at once. */
 	void (*closed)(void *local, struct io_conn *c);
+	/* True while c's messages must wait (its socket waits for a decision):
+	 * the worker takes none of them. NULL: never. */
+	bool (*hold)(void *local, struct io_conn *c);
 	/* Once per loop turn: timers, deferred work. Returns how long the worker
 	 * may sleep (ms) when nothing arrives. NULL: 100. */
 	int (*turn)(void *local);
@@ -35,6 +38,10 @@ int workers_start(struct io_server *s, int n, const struct worker_ops *ops, stru
 
 /* Stops the workers once the server is stopped, and frees them. NULL: no-op. */
 void workers_stop(struct workers *ws);
+
+/* Takes c's messages to ops (until ops->hold says stop), and hands c to
+ * ops->closed once it is closed and drained. Worker thread of c. */
+void worker_drain(const struct worker_ops *ops, void *local, struct io_conn *c);
 
 /* The echo ops: every message goes back unchanged, same opcode. */
 extern const struct worker_ops worker_echo_ops;

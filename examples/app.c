@@ -17,12 +17,20 @@
  *   seqStatus     -                             {"count":n,"ordered":b} of receiver seq
  *   stats         -                             listener event counts since start
  *   receiver seq  {"i":k}                       counts; ordered while k == count so far
+ *   login         an object                     makes it the socket's token (#setAuthToken)
+ *   loginConfirmed an object                    the same, answered once the client confirms
+ *   logout        -                             drops the token (#removeAuthToken)
+ *   whoAmI        -                             the token's payload, or null
+ *   mwBlock, mwSilent, mwTransform, mwAsync, mwAsyncBlock: echo (for the middleware)
  *
- * Options: every option of sluiced (see --help).
+ * Options: every option of sluiced (see --help), and --middleware, which
+ * installs the hooks of middleware() and upgrade() below (every kind: block,
+ * block silently, transform, decide later from the timer thread).
  *
  * Threads: main (set-up, then sigwait), the server's workers (handlers,
  * listeners), and one timer thread that answers `slow` requests.
  */
+#define _GNU_SOURCE /* memmem */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -281,7 +289,9 @@ static void invoke_back(struct sluice_request *req, void *ctx)
 struct timer {
 	struct timer *next;
 	struct timespec due;
-	struct sluice_request *req;
+	struct sluice_request *req;   /* slow: answer it */
+	struct sluice_action *act;    /* an async middleware decision: take it */
+	bool block;
 	int64_t ms;
 };
 
@@ -307,9 +317,14 @@ static void *timer_thread(void *arg)
 			char out[48];
 			timers = t->next;
 			pthread_mutex_unlock(&timer_lock);
-			sluice_request_end(t->req, out, (size_t)snprintf(out, sizeof(out),
-									 "{\"slept\":%lld}",
-									 (long long)t->ms));
+			if (t->act && t->block)
+				sluice_action_block(t->act, "MwBlockedError", "blocked by middleware", 0);
+			else if (t->act)
+				sluice_action_allow(t->act);
+			else
+				sluice_request_end(t->req, out,
+						   (size_t)snprintf(out, sizeof(out), "{\"slept\":%lld}",
+								    (long long)t->ms));
 			free(t);
 			pthread_mutex_lock(&timer_lock);
 			continue;
@@ -323,19 +338,11 @@ static void *timer_thread(void *arg)
 	return NULL;
 }
 
-static void slow(struct sluice_request *req, void *ctx)
+/* Queues t (req or act set) for the timer thread, t->ms from now. */
+static void timer_add(struct timer *t)
 {
-	size_t n;
-	const char *data = sluice_request_data(req, &n);
-	struct timer *t = calloc(1, sizeof(*t)), **at;
+	struct timer **at;
 
-	(void)ctx;
-	if (!t) {
-		sluice_request_error(req, "Error", "out of memory", NULL);
-		return;
-	}
-	t->req = req;
-	t->ms = member_int(data, n, "ms", 100);
 	clock_gettime(CLOCK_MONOTONIC, &t->due);
 	t->due.tv_sec += t->ms / 1000;
 	t->due.tv_nsec += (t->ms % 1000) * 1000000;
@@ -352,6 +359,246 @@ static void slow(struct sluice_request *req, void *ctx)
 	pthread_mutex_unlock(&timer_lock);
 }
 
+static void slow(struct sluice_request *req, void *ctx)
+{
+	size_t n;
+	const char *data = sluice_request_data(req, &n);
+	struct timer *t = calloc(1, sizeof(*t));
+
+	(void)ctx;
+	if (!t) {
+		sluice_request_error(req, "Error", "out of memory", NULL);
+		return;
+	}
+	t->req = req;
+	t->ms = member_int(data, n, "ms", 100);
+	timer_add(t);
+}
+
+/* ---- authentication ---- */
+
+static void login_confirmed_reply(struct sluice_socket *s, const char *error, size_t elen,
+				  const char *data, size_t len, void *ctx)
+{
+	struct sluice_request *req = ctx;
+
+	(void)s, (void)data, (void)len;
+	if (error)
+		sluice_request_error_json(req, error, elen);
+	else
+		sluice_request_end(req, "null", 4);
+}
+
+static void login_as(struct sluice_request *req, bool confirmed)
+{
+	size_t n;
+	const char *data = sluice_request_data(req, &n);
+	struct sluice_socket *s = sluice_request_socket(req);
+	int rc;
+
+	if (!data || !n) {
+		data = "{}";
+		n = 2;
+	}
+	rc = sluice_socket_set_auth_token(s, data, n, confirmed ? login_confirmed_reply : NULL,
+					  req);
+	if (rc == -EINVAL)
+		sluice_request_error(req, "InvalidArgumentsError", "the token data must be an object",
+				     NULL);
+	else if (rc < 0 && !confirmed)
+		sluice_request_error(req, "AuthError", "could not set the token", NULL);
+	else if (rc < 0)
+		sluice_request_error(req, "AuthError", "could not set the token", NULL);
+	else if (!confirmed)
+		sluice_request_end(req, "null", 4);
+}
+
+static void login(struct sluice_request *req, void *ctx)
+{
+	(void)ctx;
+	login_as(req, false);
+}
+
+static void login_confirmed(struct sluice_request *req, void *ctx)
+{
+	(void)ctx;
+	login_as(req, true);
+}
+
+static void logout(struct sluice_request *req, void *ctx)
+{
+	(void)ctx;
+	sluice_socket_deauthenticate(sluice_request_socket(req));
+	sluice_request_end(req, "null", 4);
+}
+
+static void who_am_i(struct sluice_request *req, void *ctx)
+{
+	size_t n;
+	const char *token = sluice_socket_auth_token(sluice_request_socket(req), &n);
+
+	(void)ctx;
+	sluice_request_end(req, token ? token : "null", token ? n : 4);
+}
+
+/* ---- middleware (--middleware): what tests/conformance/middleware.test.mjs drives ---- */
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return s && strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool member_true(const char *data, size_t len, const char *key)
+{
+	const char *v;
+	size_t vl;
+
+	return data && sluice_json_member(data, len, key, &v, &vl) == 0 && vl == 4 &&
+	       memcmp(v, "true", 4) == 0;
+}
+
+static void decide_later(struct sluice_action *a, bool block)
+{
+	struct timer *t = calloc(1, sizeof(*t));
+
+	if (!t) {
+		sluice_action_allow(a);
+		return;
+	}
+	t->act = a;
+	t->block = block;
+	t->ms = 50;
+	timer_add(t);
+}
+
+/* A copy of data[0, len) with every `from` replaced by `to` (same length). */
+static char *replace_all(const char *data, size_t len, const char *from, const char *to)
+{
+	char *out = malloc(len + 1);
+	size_t k = strlen(from);
+
+	if (!out)
+		return NULL;
+	memcpy(out, data, len);
+	out[len] = '\0';
+	for (char *p = out; (p = memmem(p, len - (size_t)(p - out), from, k)); p += k)
+		memcpy(p, to, k);
+	return out;
+}
+
+static void middleware(struct sluice_action *a, void *ctx)
+{
+	size_t n;
+	const char *data = sluice_action_data(a, &n);
+	const char *event = sluice_action_event(a), *channel = sluice_action_channel(a);
+
+	(void)ctx;
+	switch (sluice_action_kind(a)) {
+	case SLUICE_MW_INVOKE:
+		if (strcmp(event, "mwBlock") == 0) {
+			sluice_action_block(a, "MwBlockedError", "blocked by middleware", 0);
+		} else if (strcmp(event, "mwSilent") == 0) {
+			sluice_action_block_silently(a);
+		} else if (strcmp(event, "mwTransform") == 0) {
+			char *out = malloc(n + 32);
+			if (!out) {
+				sluice_action_allow(a);
+				break;
+			}
+			int k = sprintf(out, "{\"transformed\":%.*s}", data ? (int)n : 4,
+					data ? data : "null");
+			sluice_action_transform(a, out, (size_t)k);
+			free(out);
+		} else if (strcmp(event, "mwAsync") == 0) {
+			decide_later(a, false);
+		} else if (strcmp(event, "mwAsyncBlock") == 0) {
+			decide_later(a, true);
+		} else {
+			sluice_action_allow(a);
+		}
+		break;
+	case SLUICE_MW_TRANSMIT:
+		if (member_true(data, n, "drop"))
+			sluice_action_block(a, "MwBlockedError", "dropped", 0);
+		else
+			sluice_action_allow(a);
+		break;
+	case SLUICE_MW_SUBSCRIBE:
+		if (has_prefix(channel, "forbidden/"))
+			sluice_action_block(a, "ForbiddenChannelError", "forbidden", 0);
+		else if (has_prefix(channel, "silent/"))
+			sluice_action_block_silently(a);
+		else
+			sluice_action_allow(a);
+		break;
+	case SLUICE_MW_PUBLISH_IN:
+		if (strcmp(channel, "readonly") == 0) {
+			sluice_action_block(a, "ReadOnlyError", "read only", 0);
+		} else if (strcmp(channel, "upper") == 0 && data) {
+			char *out = malloc(n);
+			if (!out) {
+				sluice_action_allow(a);
+				break;
+			}
+			for (size_t i = 0; i < n; i++)
+				out[i] = data[i] >= 'a' && data[i] <= 'z' ? (char)(data[i] - 32) : data[i];
+			sluice_action_transform(a, out, n);
+			free(out);
+		} else {
+			sluice_action_allow(a);
+		}
+		break;
+	case SLUICE_MW_PUBLISH_OUT:
+		if (channel && strcmp(channel, "vip") == 0) {
+			size_t tl;
+			const char *tok = sluice_socket_auth_token(sluice_action_socket(a), &tl);
+			if (member_true(tok, tl, "vip"))
+				sluice_action_allow(a);
+			else
+				sluice_action_block_silently(a);
+		} else {
+			sluice_action_allow(a);
+		}
+		break;
+	case SLUICE_MW_AUTHENTICATE:
+		if (member_true(data, n, "banned"))
+			sluice_action_block(a, "BannedError", "banned", 0);
+		else
+			sluice_action_allow(a);
+		break;
+	case SLUICE_MW_HANDSHAKE:
+		if (strstr(sluice_socket_query(sluice_action_socket(a)), "scReject=1"))
+			sluice_action_block(a, "HandshakeRejectedError", "rejected", 4321);
+		else
+			sluice_action_allow(a);
+		break;
+	case SLUICE_MW_RAW:
+		if (data && memmem(data, n, "rawBlock", 8)) {
+			sluice_action_block_silently(a);
+		} else if (data && memmem(data, n, "rawSwap", 7)) {
+			char *out = replace_all(data, n, "rawSwap", "swapped");
+			if (out) {
+				sluice_action_transform(a, out, n);
+				free(out);
+			} else {
+				sluice_action_allow(a);
+			}
+		} else {
+			sluice_action_allow(a);
+		}
+		break;
+	}
+}
+
+static int upgrade(const struct sluice_http *req, void *ctx)
+{
+	size_t n;
+	const char *q = sluice_http_query(req, &n);
+
+	(void)ctx;
+	return q && memmem(q, n, "wsReject=1", 10) ? 401 : 0;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv)
@@ -364,6 +611,9 @@ int main(int argc, char **argv)
 		{"invokeBack", invoke_back}, {"transmitBack", transmit_back},
 		{"batchBack", batch_back}, {"kickMe", kick_me},  {"disconnectMe", disconnect_me},
 		{"publish", publish},   {"seqStatus", seq_status}, {"stats", stats},
+		{"login", login},       {"loginConfirmed", login_confirmed}, {"logout", logout},
+		{"whoAmI", who_am_i},   {"mwBlock", echo},       {"mwSilent", echo},
+		{"mwTransform", echo},  {"mwAsync", echo},       {"mwAsyncBlock", echo},
 	};
 	struct sluice_options o;
 	struct sluice_server *srv;
@@ -373,6 +623,16 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 	int stop, sig, rc;
 
+	/* --middleware is the app's own flag; everything else is sluice's */
+	bool with_middleware = false;
+	int kept = 1;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--middleware") == 0)
+			with_middleware = true;
+		else
+			argv[kept++] = argv[i];
+	}
+	argc = kept;
 	sluice_options_defaults(&o);
 	if (sluice_options_parse(&o, argc, argv, &stop, err, sizeof(err)) < 0 || stop < argc) {
 		if (stop < argc && strcmp(argv[stop], "--help") == 0) {
@@ -403,6 +663,10 @@ int main(int argc, char **argv)
 	sluice_on_disconnection(srv, on_disconnection, NULL);
 	sluice_on_subscription(srv, on_subscription, NULL);
 	sluice_on_unsubscription(srv, on_unsubscription, NULL);
+	if (with_middleware) {
+		sluice_middleware(srv, 0xff, middleware, NULL); /* every kind */
+		sluice_on_upgrade(srv, upgrade, NULL);
+	}
 
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -426,7 +690,11 @@ int main(int argc, char **argv)
 	pthread_join(timer, NULL);
 	for (struct timer *t = timers, *next; t; t = next) {
 		next = t->next;
-		sluice_request_error(t->req, "BadConnectionError", "server shutting down", NULL);
+		if (t->act)
+			sluice_action_allow(t->act);
+		else
+			sluice_request_error(t->req, "BadConnectionError", "server shutting down",
+					     NULL);
 		free(t);
 	}
 	sluice_server_stop(srv);

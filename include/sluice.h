@@ -59,6 +59,7 @@
 #define SLUICE_CLOSE_GOING_AWAY       1001 /* server stopping */
 #define SLUICE_CLOSE_TOO_BIG          1009 /* message over max_payload */
 #define SLUICE_CLOSE_PONG_TIMEOUT     4001 /* nothing received within ping_timeout_ms */
+#define SLUICE_CLOSE_AUTH_SIGN        4002 /* the server failed to sign an auth token */
 #define SLUICE_CLOSE_NO_HANDSHAKE     4005 /* no #handshake within handshake_timeout_ms */
 #define SLUICE_CLOSE_BAD_HANDSHAKE    4008 /* #handshake or #authenticate without a cid */
 #define SLUICE_CLOSE_BEFORE_HANDSHAKE 4009 /* another message before #handshake */
@@ -66,6 +67,9 @@
 
 /* The error name of an invoke no procedure is registered for. */
 #define SLUICE_UNKNOWN_PROCEDURE "UnknownProcedureError"
+/* The error name when an access rule (subscribe_auth_channels,
+ * publish_auth_channels) needs an authenticated socket. */
+#define SLUICE_AUTH_REQUIRED "AuthRequiredError"
 
 enum sluice_uring_mode {
 	SLUICE_URING_DEFER = 0, /* SINGLE_ISSUER | DEFER_TASKRUN */
@@ -109,6 +113,18 @@ struct sluice_options {
 	uint32_t recv_buffers;         /* 16 KiB receive buffers per reactor, 1024 */
 	int uring_mode;                /* enum sluice_uring_mode */
 	uint32_t busy_poll_us;         /* a reactor looks for work this long before it sleeps, 50 */
+	/* authentication (JWT) */
+	char auth_algorithm[8];        /* "HS256" (default), "RS256" or "ES256" */
+	char auth_key[512];            /* HS256 secret; empty: a random one per start */
+	char auth_key_file[256];       /* or the HS256 secret read from this file */
+	char auth_private_key[256];    /* RS256/ES256: PEM file to sign with (optional) */
+	char auth_public_key[256];     /* RS256/ES256: PEM file to verify with */
+	uint32_t auth_default_expiry_s; /* 86400: exp of tokens the server signs */
+	/* access rules (no C needed): space-separated channel patterns, '*'
+	 * matching any run of characters; a socket must be authenticated to
+	 * subscribe to (publish on) a matching channel */
+	char subscribe_auth_channels[1024];
+	char publish_auth_channels[1024];
 };
 
 /* [any] The defaults. */
@@ -284,6 +300,111 @@ int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const c
 
 /* [any, as transmit] Closes the socket with code and reason (NULL: none). */
 void sluice_socket_disconnect(struct sluice_socket *s, int code, const char *reason);
+
+/* ---- authentication ---- */
+
+/*
+ * [worker] Signs a token with the server's key for this payload (a JSON
+ * object; "iat" is added unless it has one, and "exp" = iat +
+ * auth_default_expiry_s unless it has its own, as jsonwebtoken does), sends
+ * it to the client (#setAuthToken) and marks the socket authenticated with
+ * it. With fn, the client's confirmation is
+ * awaited as for sluice_socket_invoke; without, it is a transmit. Returns
+ * 0, -EINVAL (payload not an object), -EPIPE, or -EKEYREJECTED when signing
+ * failed (the socket is then closed with 4002, as socketcluster does).
+ */
+int sluice_socket_set_auth_token(struct sluice_socket *s, const char *payload, size_t len,
+				 sluice_reply_fn *fn, void *ctx);
+
+/* [worker] Drops the socket's token and tells the client (#removeAuthToken). */
+void sluice_socket_deauthenticate(struct sluice_socket *s);
+
+/* [worker] The payload of the socket's token (JSON, *len set), or NULL when
+ * it is not authenticated. Valid until the token changes. */
+const char *sluice_socket_auth_token(const struct sluice_socket *s, size_t *len);
+
+/* ---- middleware ---- */
+
+/*
+ * Middleware sees what clients do before sluice acts on it, and decides:
+ * allow, block with an error, block silently (the client gets
+ * SilentMiddlewareBlockedError with the action's "type"), or allow with
+ * other data (transform). One hook per kind; a kind without a hook costs
+ * nothing. Kinds and what the hook sees (sluice_action_*):
+ *
+ *   SLUICE_MW_HANDSHAKE     #handshake: data = its data; block answers the
+ *                           error and closes with close_code (4008 if 0)
+ *   SLUICE_MW_RAW           every inbound message before parsing: data = its
+ *                           bytes; block drops it; transform replaces it
+ *   SLUICE_MW_TRANSMIT      event, data (block: nothing is answered)
+ *   SLUICE_MW_INVOKE        event, data (block: the error is the answer)
+ *   SLUICE_MW_SUBSCRIBE     channel, data = the subscribe's data
+ *   SLUICE_MW_PUBLISH_IN    channel, data (block: error if the client asked
+ *                           for an answer)
+ *   SLUICE_MW_AUTHENTICATE  data = the payload of a token that verified
+ *                           (#authenticate, and a token in #handshake)
+ *   SLUICE_MW_PUBLISH_OUT   once per recipient of a publish: socket = the
+ *                           recipient, channel, data; block skips it,
+ *                           transform sends it other bytes
+ *
+ * The hook runs on the socket's worker. It may decide before it returns or
+ * later, from any thread, exactly once; until it has, that socket's later
+ * packets wait (they are still handled strictly in order) while every other
+ * socket goes on. SLUICE_MW_PUBLISH_OUT alone must decide before its hook
+ * returns (it runs on the publisher's worker, once per recipient).
+ */
+enum sluice_mw {
+	SLUICE_MW_HANDSHAKE = 1u << 0,
+	SLUICE_MW_RAW = 1u << 1,
+	SLUICE_MW_TRANSMIT = 1u << 2,
+	SLUICE_MW_INVOKE = 1u << 3,
+	SLUICE_MW_SUBSCRIBE = 1u << 4,
+	SLUICE_MW_PUBLISH_IN = 1u << 5,
+	SLUICE_MW_AUTHENTICATE = 1u << 6,
+	SLUICE_MW_PUBLISH_OUT = 1u << 7,
+};
+
+struct sluice_action;
+typedef void sluice_middleware_fn(struct sluice_action *a, void *ctx);
+
+/* [setup] Sets fn as the hook of every kind in the mask (enum sluice_mw
+ * bits). Returns 0 or -EINVAL. */
+int sluice_middleware(struct sluice_server *srv, unsigned kinds, sluice_middleware_fn *fn,
+		      void *ctx);
+
+/* [any, until decided] What the action is about. event and channel are NULL
+ * when the kind has none; data is NULL (len 0) when there is none. */
+enum sluice_mw sluice_action_kind(const struct sluice_action *a);
+struct sluice_socket *sluice_action_socket(const struct sluice_action *a);
+const char *sluice_action_event(const struct sluice_action *a);
+const char *sluice_action_channel(const struct sluice_action *a);
+const char *sluice_action_data(const struct sluice_action *a, size_t *len);
+
+/* [any] The decision, exactly once. block: the error {"name":name,
+ * "message":message}; close_code is used by SLUICE_MW_HANDSHAKE only. */
+void sluice_action_allow(struct sluice_action *a);
+void sluice_action_block(struct sluice_action *a, const char *name, const char *message,
+			 int close_code);
+void sluice_action_block_silently(struct sluice_action *a);
+void sluice_action_transform(struct sluice_action *a, const char *data, size_t len);
+
+/*
+ * The WebSocket stage of the handshake: fn sees each upgrade request (path,
+ * query, headers) that passed the path and Origin checks, on a reactor
+ * thread, and returns 0 to accept it or an HTTP status (400-599) to refuse
+ * it. It must not block. [setup]
+ */
+struct sluice_http;
+typedef int sluice_upgrade_fn(const struct sluice_http *req, void *ctx);
+void sluice_on_upgrade(struct sluice_server *srv, sluice_upgrade_fn *fn, void *ctx);
+/* [in the hook] The request's path, query (after '?', NULL when none) and a
+ * header by name (case-insensitive; NULL when absent). Not NUL-terminated. */
+const char *sluice_http_path(const struct sluice_http *req, size_t *len);
+const char *sluice_http_query(const struct sluice_http *req, size_t *len);
+const char *sluice_http_header(const struct sluice_http *req, const char *name, size_t *len);
+
+/* [worker] The query string of the socket's upgrade request ("" if none). */
+const char *sluice_socket_query(const struct sluice_socket *s);
 
 /*
  * [any] Small JSON helpers for handlers, so that reading a field of the

@@ -134,6 +134,22 @@ static size_t conn__http_input(struct io_conn *c, const uint8_t *p, size_t n)
 		conn__http_answer(c, http_error_status(rc));
 		return take;
 	}
+	if (cfg->upgrade_hook) {
+		int status = cfg->upgrade_hook(&req, cfg->upgrade_ctx);
+		if (status) {
+			conn__http_answer(c, status >= 400 && status <= 599 ? status : 403);
+			return take;
+		}
+	}
+	if (req.query.n) {
+		c->query = malloc(req.query.n + 1);
+		if (!c->query) {
+			conn__http_answer(c, 500);
+			return take;
+		}
+		memcpy(c->query, req.query.p, req.query.n);
+		c->query[req.query.n] = '\0';
+	}
 
 	char out[512];
 	int len = http_upgrade_response(out, sizeof(out), &req);
@@ -540,6 +556,8 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->established, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->close_code, 0, memory_order_relaxed);
 	c->user = NULL;
+	free(c->query);
+	c->query = NULL;
 	c->kill_reason[0] = '\0';
 	c->kill_graceful = false;
 }

@@ -239,6 +239,11 @@ int io_conn_worker(const struct io_conn *c)
 	return (int)(c->wi - c->r->s->inboxes);
 }
 
+const char *io_conn_query(const struct io_conn *c)
+{
+	return c->query ? c->query : "";
+}
+
 void *io_conn_user(const struct io_conn *c)
 {
 	return c->user;

@@ -490,6 +490,8 @@ static const char *reason_phrase(int status)
 		return "OK";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
 	case 403:
 		return "Forbidden";
 	case 404:
@@ -504,8 +506,12 @@ static const char *reason_phrase(int status)
 		return "Not Implemented";
 	case 505:
 		return "HTTP Version Not Supported";
-	default:
-		return NULL;
+	case 429:
+		return "Too Many Requests";
+	case 503:
+		return "Service Unavailable";
+	default: /* any other status a handshake hook may answer with */
+		return status >= 400 && status <= 599 ? "Error" : NULL;
 	}
 }
 

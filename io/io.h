@@ -33,6 +33,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct http_request;
+
 struct io_config {
 	const char *host;               /* bind address, default 127.0.0.1 */
 	uint16_t port;                  /* 0: the kernel picks one */
@@ -59,6 +61,11 @@ struct io_config {
 	char ping[8], pong[8];          /* ("" and "" in protocol v2; "#1" and "#2" in v1) */
 	bool drop_pongs;                /* pongs are not delivered to the worker */
 	uint32_t busy_poll_us;          /* a reactor looks for work this long before sleeping */
+	/* Called on the reactor thread for each WebSocket upgrade that passed the
+	 * path and Origin checks: 0 accepts, an HTTP status (400-599) refuses.
+	 * It must be quick and must not block. NULL accepts all. */
+	int (*upgrade_hook)(const struct http_request *req, void *ctx);
+	void *upgrade_ctx;
 };
 
 /* io_uring set-up flags of the reactors; perf/RESULTS.md compares them. */
@@ -179,6 +186,10 @@ uint64_t io_conn_serial(const struct io_conn *c);
 
 /* Index of the worker c is bound to (its inbox). Any thread. */
 int io_conn_worker(const struct io_conn *c);
+
+/* The query string of c's upgrade request (after '?', NUL-terminated; ""
+ * when none). Worker thread, once it has a message of c. */
+const char *io_conn_query(const struct io_conn *c);
 
 /* The worker's pointer for c (NULL until set; cleared when c is reused). */
 void *io_conn_user(const struct io_conn *c);

@@ -82,6 +82,7 @@ struct io_conn {
 	uint64_t rx_ms;              /* last time bytes arrived */
 	uint64_t ping_ms;            /* next keep-alive ping */
 	void *user;                  /* [w] */
+	char *query;                 /* the upgrade's query string (malloc), or NULL */
 	char kill_reason[124];       /* [w] written before kill_code is set */
 	bool kill_graceful;          /* [w] so is this: io_conn_close, not a slow consumer */
 };

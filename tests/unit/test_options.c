@@ -44,6 +44,14 @@ static const char *const names[] = {
     "recv-buffers",
     "io-uring",
     "busy-poll",
+    "auth-algorithm",
+    "auth-key",
+    "auth-key-file",
+    "auth-public-key",
+    "auth-private-key",
+    "auth-default-expiry",
+    "subscribe-auth-channels",
+    "publish-auth-channels",
     "echo",
 };
 
@@ -498,6 +506,14 @@ Test(options, load_the_every_option_fixture)
 	cr_assert_eq(o.recv_buffers, 256);
 	cr_assert_eq(o.uring_mode, SLUICE_URING_PLAIN);
 	cr_assert_eq(o.busy_poll_us, 7);
+	cr_assert_str_eq(o.auth_algorithm, "RS256");
+	cr_assert_str_eq(o.auth_key, "s3cret with spaces");
+	cr_assert_str_eq(o.auth_key_file, "/etc/sluice/key");
+	cr_assert_str_eq(o.auth_public_key, "/etc/sluice/pub.pem");
+	cr_assert_str_eq(o.auth_private_key, "/etc/sluice/priv.pem");
+	cr_assert_eq(o.auth_default_expiry_s, 3600);
+	cr_assert_str_eq(o.subscribe_auth_channels, "private/* admin/*");
+	cr_assert_str_eq(o.publish_auth_channels, "news");
 }
 
 Test(options, load_comments_blanks_quotes_and_whitespace, .init = make_dir, .fini = remove_dir)
