@@ -6,6 +6,7 @@
 // sluiced only: the reference echo server speaks no protocol.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -143,5 +144,72 @@ describe('sluiced --config', { skip }, () => {
     }));
     assert.equal(code, 2);
     assert.match(stderr, /bad\.conf:2: --ping-timeout: 'soon' is not a number/);
+  });
+});
+
+// An HS256 JWT, as a user's own login service would make it (RFC 7519).
+function hs256(payload, key) {
+  const b64 = (x) => Buffer.from(JSON.stringify(x)).toString('base64url');
+  const body = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64(payload)}`;
+  return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+}
+
+describe('sluiced: tokens and access rules from the config file', { skip }, () => {
+  let server;
+  after(() => server && server.kill());
+  const key = 'the-login-service-secret';
+
+  test('tokens signed with auth-key are verified; channels in the rules need them', async () => {
+    const conf = path.join(dir, 'auth.conf');
+    writeFileSync(conf, [
+      'echo = false',
+      `auth-key = ${key}`,
+      'subscribe-auth-channels = "private/* admin"',
+      'publish-auth-channels = news',
+      '',
+    ].join('\n'));
+    server = await startServer({ name: 'broker-auth', sluicedArgs: ['--config', conf] });
+
+    // unauthenticated: the rules refuse, everything else works
+    const anon = await handshaken(server);
+    assert.equal(anon.hs.data.isAuthenticated, false);
+    for (const [cid, packet] of [
+      [2, { event: '#subscribe', data: { channel: 'private/alice' }, cid: 2 }],
+      [3, { event: '#subscribe', data: { channel: 'admin' }, cid: 3 }],
+      [4, { event: '#publish', data: { channel: 'news', data: 1 }, cid: 4 }],
+    ]) {
+      anon.ws.send(JSON.stringify(packet));
+      const m = await anon.next();
+      assert.equal(m.rid, cid);
+      assert.equal(m.error.name, 'AuthRequiredError', JSON.stringify(packet));
+    }
+    anon.ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'public' }, cid: 5 }));
+    assert.deepEqual(await anon.next(), { rid: 5 });
+    anon.ws.close();
+
+    // a good token at the handshake: authenticated, the rules let it through
+    const now = Math.floor(Date.now() / 1000);
+    const ws = await openWs(server.url);
+    const next = inbox(ws);
+    ws.send(JSON.stringify({
+      event: '#handshake', data: { authToken: hs256({ user: 'alice', iat: now, exp: now + 60 }, key) }, cid: 1,
+    }));
+    const hs = await next();
+    assert.equal(hs.data.isAuthenticated, true);
+    ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'private/alice' }, cid: 2 }));
+    assert.deepEqual(await next(), { rid: 2 });
+    ws.send(JSON.stringify({ event: '#publish', data: { channel: 'news', data: 1 }, cid: 3 }));
+    assert.deepEqual(await next(), { rid: 3 });
+
+    // #authenticate with a token signed by another key: refused, told to drop it
+    ws.send(JSON.stringify({ event: '#authenticate', data: hs256({ user: 'eve' }, 'other'), cid: 4 }));
+    const bad = await next();
+    assert.equal(bad.rid, 4);
+    assert.equal(bad.error.name, 'AuthTokenInvalidError');
+    assert.equal(bad.error.isBadToken, true);
+    assert.deepEqual(await next(), { event: '#removeAuthToken' });
+    ws.send(JSON.stringify({ event: '#subscribe', data: { channel: 'private/bob' }, cid: 5 }));
+    assert.equal((await next()).error.name, 'AuthRequiredError');
+    ws.close();
   });
 });
