@@ -239,9 +239,14 @@ static void auth__answer(struct sluice_socket *s, int64_t cid, bool authenticate
 /* Stage of a #handshake after its handshake hook allowed it: the token. */
 enum { HS_HOOK = 0, HS_TOKEN, HS_DONE };
 
-/* The string value of the token in the handshake's data, or NULL. */
-static const char *auth__token_of(const uint8_t *buf, const struct packet *p, char *out,
-				  size_t cap)
+#define AUTH_NOT_A_STRING "{\"name\":\"AuthTokenError\",\"message\":\"Invalid token format - " \
+			  "Token must be a string\",\"isBadToken\":true}"
+
+/*
+ * The token in the handshake's data: 1 with its text in out, 0 when there
+ * is none (absent, null, or ""), -1 when it is not a string.
+ */
+static int auth__token_of(const uint8_t *buf, const struct packet *p, char *out, size_t cap)
 {
 	const char *v;
 	size_t vl;
@@ -249,9 +254,11 @@ static const char *auth__token_of(const uint8_t *buf, const struct packet *p, ch
 	if (!packet_has(p->data) ||
 	    sluice_json_member((const char *)buf + p->data.off, p->data.len, "authToken", &v,
 			       &vl) < 0 ||
-	    sluice_json_string(v, vl, out, cap) < 0)
-		return NULL;
-	return out;
+	    (vl == 4 && memcmp(v, "null", 4) == 0))
+		return 0;
+	if (sluice_json_string(v, vl, out, cap) < 0)
+		return -1;
+	return out[0] ? 1 : 0;
 }
 
 void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
@@ -305,16 +312,21 @@ void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct pac
 			return;
 		}
 		char tok[16384];
-		const char *jwt = auth__token_of(buf, p, tok, sizeof(tok));
-		if (!jwt) {
+		int has = auth__token_of(buf, p, tok, sizeof(tok));
+		if (has == 0) {
 			auth__answer(s, p->cid, false, NULL);
 			socket__handshaken(s);
 			return;
 		}
+		const char *jwt = tok;
 		char err[512], *payload = NULL;
 		size_t plen = 0;
 		int64_t exp = 0;
-		int vr = auth__verify(srv, jwt, strlen(jwt), &payload, &plen, &exp, err, sizeof(err));
+		int vr = has < 0 ? TOKEN_ERR_MALFORMED
+				 : auth__verify(srv, jwt, strlen(jwt), &payload, &plen, &exp, err,
+						sizeof(err));
+		if (has < 0)
+			snprintf(err, sizeof(err), "%s", AUTH_NOT_A_STRING);
 		if (vr < 0) {
 			auth__answer(s, p->cid, false, err);
 			if (vr != TOKEN_ERR_NOT_BEFORE) /* a bad token: the client drops it */
@@ -399,10 +411,14 @@ void auth__authenticate(struct sluice_socket *s, struct io_msg *m, const struct 
 			return;
 		}
 		if (n < 0 || vr < 0) {
-			if (n < 0)
+			bool none = !packet_has(p->data) ||
+				    (p->data.len == 4 && memcmp(buf + p->data.off, "null", 4) == 0);
+			if (n < 0 && none)
 				snprintf(err, sizeof(err),
 					 "{\"name\":\"AuthTokenInvalidError\",\"message\":"
-					 "\"jwt must be a string\",\"isBadToken\":true}");
+					 "\"jwt must be provided\",\"isBadToken\":true}");
+			else if (n < 0)
+				snprintf(err, sizeof(err), "%s", AUTH_NOT_A_STRING);
 			frame_begin(&f, 32 + strlen(err));
 			frame_lit(&f, "{\"rid\":");
 			frame_int(&f, p->cid);

@@ -137,8 +137,8 @@ const char *mw__error(const struct sluice_action *a, size_t *len)
 					 "\"The authenticate AGAction was blocked by inbound "
 					 "middleware\",\"type\":\"inbound\"}"},
 		{SLUICE_MW_HANDSHAKE, "{\"name\":\"SilentMiddlewareBlockedError\",\"message\":"
-				      "\"The handshake AGAction was blocked by handshake "
-				      "middleware\",\"type\":\"handshake\"}"},
+				      "\"The handshakeSC AGAction was blocked by handshake "
+				      "middleware\",\"type\":\"handshake\",\"statusCode\":4008}"},
 	};
 
 	if (a->decision == ACT_BLOCK && a->err) {

@@ -636,7 +636,10 @@ int main(int argc, char **argv)
 	sluice_options_defaults(&o);
 	if (sluice_options_parse(&o, argc, argv, &stop, err, sizeof(err)) < 0 || stop < argc) {
 		if (stop < argc && strcmp(argv[stop], "--help") == 0) {
-			printf("usage: sluice-example-app [options]\n\nOptions (as sluiced):\n");
+			printf("usage: sluice-example-app [--middleware] [options]\n\n"
+			       "  --middleware                install the test middleware of every kind\n"
+			       "                              (see the top of examples/app.c)\n\n"
+			       "Options (as sluiced):\n");
 			sluice_options_usage(stdout);
 			return 0;
 		}

@@ -17,8 +17,10 @@
 // and kills every app this process started.
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import jwt from 'jsonwebtoken';
 import scClient from 'socketcluster-client';
 import WebSocket from 'ws';
 
@@ -108,18 +110,28 @@ const OPTION_FLAGS = {
   socketChannelLimit: '--socket-channel-limit',
   allowClientPublish: '--allow-client-publish',
   ackTimeout: '--ack-timeout',
+  authKey: '--auth-key',
+  authDefaultExpiry: '--auth-default-expiry',
+};
+// Bare flags: passed when the option is true.
+const BOOLEAN_FLAGS = {
+  middleware: '--middleware',
 };
 
 // Start the app under test and resolve once it printed its ready line.
 // opts: name (for the log file), readyTimeout (ms, default 10 s), and the
 // app options by their socketcluster-server names: pingInterval,
 // pingTimeout, handshakeTimeout, protocolVersion, maxPayload,
-// socketChannelLimit, allowClientPublish, ackTimeout (omitted ones keep the
-// app's defaults).
+// socketChannelLimit, allowClientPublish, ackTimeout, authKey,
+// authDefaultExpiry (omitted ones keep the app's defaults), and
+// middleware: true for the app's test middlewares (--middleware).
 export async function startApp(opts = {}) {
   const flags = ['--host', '127.0.0.1', '--port', '0'];
   for (const [key, flag] of Object.entries(OPTION_FLAGS)) {
     if (opts[key] !== undefined) flags.push(flag, String(opts[key]));
+  }
+  for (const [key, flag] of Object.entries(BOOLEAN_FLAGS)) {
+    if (opts[key]) flags.push(flag);
   }
 
   let file, args;
@@ -380,11 +392,11 @@ export class RawSocket {
     this.send(packet);
   }
 
-  // Send the handshake the real client sends and resolve with the reply
-  // packet.
-  async handshake(ms = 5_000) {
+  // Send the handshake the real client sends (authToken: a signed token,
+  // or null) and resolve with the reply packet.
+  async handshake(ms = 5_000, { authToken = null } = {}) {
     const cid = this.nextCid();
-    this.send({ event: '#handshake', data: { authToken: null }, cid });
+    this.send({ event: '#handshake', data: { authToken }, cid });
     const m = await this.reply(cid, ms);
     return m.packet;
   }
@@ -429,11 +441,106 @@ export function openRaw(port, opts = {}, ms = 5_000) {
 }
 
 // Open a raw socket and complete the handshake; resolves with
-// { raw, status } (status: the handshake reply's data).
+// { raw, status } (status: the handshake reply's data). opts: those of
+// openRaw, and authToken (sent in the #handshake; default null).
 export async function handshakenRaw(port, opts = {}) {
   const raw = await openRaw(port, opts);
-  const reply = await raw.handshake();
+  const reply = await raw.handshake(5_000, { authToken: opts.authToken ?? null });
   return { raw, status: reply.data };
+}
+
+// Send a WebSocket upgrade request for `path` (query string included) and
+// resolve with what came back: { upgraded: true, statusCode: 101 } when the
+// server accepted it (the socket is then destroyed at once), else
+// { upgraded: false, statusCode, body }.
+export function upgradeResponse(port, path = WS_PATH, ms = 5_000) {
+  return within(ms, `the answer to an upgrade of ${path}`, new Promise((resolve, reject) => {
+    const req = http.request({
+      host: '127.0.0.1',
+      port,
+      path,
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      },
+    });
+    req.setTimeout(ms, () => req.destroy(new Error('no answer')));
+    req.once('upgrade', (res, socket) => {
+      socket.destroy();
+      resolve({ upgraded: true, statusCode: res.statusCode });
+    });
+    req.once('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { body += chunk; });
+      res.once('end', () => resolve({ upgraded: false, statusCode: res.statusCode, body }));
+      res.once('error', reject);
+    });
+    req.once('error', reject);
+    req.end();
+  }));
+}
+
+// ---------------------------------------------------------------------------
+// JWT auth tokens (jsonwebtoken 9.0.3, the copy socketcluster-server uses)
+
+export { jwt };
+
+// Sign payload with HS256 (jsonwebtoken options may override, e.g.
+// expiresIn, notBefore, noTimestamp).
+export function signToken(payload, key, options = {}) {
+  return jwt.sign(payload, key, { algorithm: 'HS256', ...options });
+}
+
+// The header and payload of a signed token, without verifying it.
+export function decodeToken(signed) {
+  const [header, payload] = signed.split('.').slice(0, 2)
+    .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8')));
+  return { header, payload };
+}
+
+export const nowSeconds = () => Math.floor(Date.now() / 1000);
+
+// A client authEngine that holds one token (initially `token`), so a test
+// can hand the real client a stored token, or read the one it keeps:
+// createClient(port, { authEngine: memoryAuthEngine(signed) }).
+export function memoryAuthEngine(token = null) {
+  return {
+    token,
+    saveToken(_name, t) {
+      this.token = t;
+      return Promise.resolve(t);
+    },
+    removeToken(_name) {
+      const old = this.token;
+      this.token = null;
+      return Promise.resolve(old);
+    },
+    loadToken(_name) {
+      return Promise.resolve(this.token);
+    },
+  };
+}
+
+// Every text message a real client receives, parsed when it is JSON (pings
+// left out), from its 'message' events; in arrival order.
+export function clientWire(client) {
+  const seen = [];
+  (async () => {
+    for await (const { message } of client.listener('message')) {
+      if (typeof message !== 'string' || message === '' || message === '#1') continue;
+      let packet;
+      try {
+        packet = JSON.parse(message);
+      } catch {
+        packet = undefined;
+      }
+      seen.push({ text: message, packet });
+    }
+  })();
+  return seen;
 }
 
 // ---------------------------------------------------------------------------

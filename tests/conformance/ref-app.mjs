@@ -7,6 +7,7 @@
 //        [--ping-timeout MS] [--handshake-timeout MS] [--protocol-version 1|2]
 //        [--max-payload BYTES] [--socket-channel-limit N]
 //        [--allow-client-publish true|false] [--ack-timeout MS]
+//        [--auth-key KEY] [--auth-default-expiry S] [--middleware]
 //
 // Prints `sluice-ref-app: listening on <host>:<port>` once ready (the port
 // is the real one when --port is 0). WebSocket path /socketcluster/.
@@ -15,6 +16,11 @@
 //   procedures  echo, fail, slow, invokeBack, transmitBack, batchBack,
 //               kickMe, disconnectMe, publish, seqStatus, stats
 //   receiver    seq
+//   auth        login, loginConfirmed, logout, whoAmI (see "Authentication")
+//   middleware  only with --middleware (see "Middleware"); without it the
+//               app registers no middleware at all, and the procedures
+//               mwBlock, mwSilent, mwTransform, mwAsync, mwAsyncBlock simply
+//               echo their data
 // Any other invoke is never answered here (socketcluster-server has no
 // default procedure handler); sluice answers UnknownProcedureError at once.
 import http from 'node:http';
@@ -35,6 +41,9 @@ const { values: opt } = parseArgs({
     'socket-channel-limit': { type: 'string', default: '0' },
     'allow-client-publish': { type: 'string', default: 'true' },
     'ack-timeout': { type: 'string', default: '10000' },
+    'auth-key': { type: 'string' },
+    'auth-default-expiry': { type: 'string', default: '86400' },
+    middleware: { type: 'boolean', default: false },
   },
 });
 
@@ -64,7 +73,10 @@ const options = {
   protocolVersion,
   allowClientPublish: opt['allow-client-publish'] === 'true',
   ackTimeout: int('ack-timeout'),
+  authDefaultExpiry: int('auth-default-expiry'),
 };
+// without --auth-key socketcluster-server picks a random key at start
+if (opt['auth-key'] !== undefined) options.authKey = opt['auth-key'];
 if (opt['max-payload'] !== undefined) options.maxPayload = int('max-payload');
 // 0 means unlimited, which is what socketcluster-server does with a falsy limit
 const channelLimit = int('socket-channel-limit');
@@ -75,6 +87,146 @@ const httpServer = http.createServer((req, res) => {
   res.end('Not Implemented');
 });
 const server = scServer.attach(httpServer, options);
+
+// ---------------------------------------------------------------------------
+// Middleware (only with --middleware)
+//
+//   HANDSHAKE_WS  query wsReject=1: blocked (socketcluster-server answers
+//                 the upgrade with HTTP 401)
+//   HANDSHAKE_SC  query scReject=1: blocked with HandshakeRejectedError
+//                 "rejected", statusCode 4321 (error reply, then close 4321)
+//   INBOUND_RAW   a message containing "rawBlock" is dropped; every
+//                 "rawSwap" in a message becomes "swapped"
+//   INVOKE        mwBlock: MwBlockedError "blocked by middleware"; mwSilent:
+//                 blocked silently; mwTransform: data becomes
+//                 {"transformed": data}; mwAsync: allowed 50 ms later;
+//                 mwAsyncBlock: MwBlockedError 50 ms later
+//   TRANSMIT      data {"drop": true, ...}: blocked (silently)
+//   SUBSCRIBE     channel forbidden/...: ForbiddenChannelError "forbidden";
+//                 silent/...: blocked silently
+//   PUBLISH_IN    channel readonly: ReadOnlyError "read only"; channel upper:
+//                 the data (a string) upper-cased
+//   PUBLISH_OUT   channel vip: delivered only to sockets whose token payload
+//                 has "vip": true; the others are skipped silently
+//   AUTHENTICATE  a token payload with "banned": true: BannedError "banned"
+//                 (at #handshake and at #authenticate)
+function namedError(name, message, extra = {}) {
+  const err = new Error(message);
+  err.name = name;
+  Object.assign(err, extra);
+  return err;
+}
+
+function queryOf(request) {
+  const url = new URL(request.url || '/', 'http://localhost');
+  return url.searchParams;
+}
+
+function onInvoke(action) {
+  switch (action.procedure) {
+    case 'mwBlock':
+      action.block(namedError('MwBlockedError', 'blocked by middleware'));
+      break;
+    case 'mwSilent':
+      action.block();
+      break;
+    case 'mwTransform':
+      action.allow({ data: { transformed: action.data } });
+      break;
+    case 'mwAsync':
+      setTimeout(() => action.allow(), 50);
+      break;
+    case 'mwAsyncBlock':
+      setTimeout(() => action.block(namedError('MwBlockedError', 'blocked by middleware')), 50);
+      break;
+    default:
+      action.allow();
+  }
+}
+
+function setUpMiddleware(server) {
+  server.setMiddleware(server.MIDDLEWARE_HANDSHAKE, async (stream) => {
+    for await (const action of stream) {
+      const query = queryOf(action.request);
+      if (action.type === action.HANDSHAKE_WS && query.get('wsReject') === '1') {
+        action.block(namedError('WsRejectedError', 'rejected at the WebSocket stage'));
+      } else if (action.type === action.HANDSHAKE_SC && query.get('scReject') === '1') {
+        action.block(namedError('HandshakeRejectedError', 'rejected', { statusCode: 4321 }));
+      } else {
+        action.allow();
+      }
+    }
+  });
+
+  server.setMiddleware(server.MIDDLEWARE_INBOUND_RAW, async (stream) => {
+    for await (const action of stream) {
+      const message = action.data;
+      if (typeof message === 'string' && message.includes('rawBlock')) {
+        action.block();
+      } else if (typeof message === 'string' && message.includes('rawSwap')) {
+        action.allow({ data: message.replaceAll('rawSwap', 'swapped') });
+      } else {
+        action.allow();
+      }
+    }
+  });
+
+  server.setMiddleware(server.MIDDLEWARE_INBOUND, async (stream) => {
+    for await (const action of stream) {
+      const data = action.data;
+      switch (action.type) {
+        case action.INVOKE:
+          onInvoke(action);
+          break;
+        case action.TRANSMIT:
+          if (data && typeof data === 'object' && data.drop === true) action.block();
+          else action.allow();
+          break;
+        case action.SUBSCRIBE:
+          if (action.channel.startsWith('forbidden/')) {
+            action.block(namedError('ForbiddenChannelError', 'forbidden'));
+          } else if (action.channel.startsWith('silent/')) {
+            action.block();
+          } else {
+            action.allow();
+          }
+          break;
+        case action.PUBLISH_IN:
+          if (action.channel === 'readonly') {
+            action.block(namedError('ReadOnlyError', 'read only'));
+          } else if (action.channel === 'upper' && typeof data === 'string') {
+            action.allow({ data: data.toUpperCase() });
+          } else {
+            action.allow();
+          }
+          break;
+        case action.AUTHENTICATE:
+          if (action.authToken && action.authToken.banned === true) {
+            action.block(namedError('BannedError', 'banned'));
+          } else {
+            action.allow();
+          }
+          break;
+        default:
+          action.allow();
+      }
+    }
+  });
+
+  server.setMiddleware(server.MIDDLEWARE_OUTBOUND, async (stream) => {
+    for await (const action of stream) {
+      if (action.type === action.PUBLISH_OUT && action.channel === 'vip') {
+        const token = action.socket.authToken;
+        if (token && token.vip === true) action.allow();
+        else action.block();
+      } else {
+        action.allow();
+      }
+    }
+  });
+}
+
+if (opt.middleware) setUpMiddleware(server);
 
 // Cumulative counts of the server's listener events, for the `stats` procedure.
 const stats = { connections: 0, disconnections: 0, subscriptions: 0, unsubscriptions: 0 };
@@ -207,6 +359,39 @@ function setUpSocket(socket) {
   serve(socket, 'seqStatus', (req) => req.end({ count: seqCount, ordered: seqOrdered }));
 
   serve(socket, 'stats', (req) => req.end({ ...stats }));
+
+  // ---- Authentication
+  // login: data (an object) becomes the socket's token payload; the server
+  // adds iat, and exp = iat + --auth-default-expiry unless the payload has
+  // its own exp. The #setAuthToken transmit reaches the wire before the
+  // reply (null).
+  serve(socket, 'login', async (req) => {
+    await socket.setAuthToken(req.data);
+    await drained(socket);
+    req.end(null);
+  });
+
+  // loginConfirmed: #setAuthToken goes out as an invoke (with a cid); the
+  // reply (null) is sent once the client has answered it.
+  serve(socket, 'loginConfirmed', async (req) => {
+    await socket.setAuthToken(req.data, { rejectOnFailedDelivery: true });
+    req.end(null);
+  });
+
+  // logout: #removeAuthToken reaches the wire before the reply (null).
+  serve(socket, 'logout', async (req) => {
+    socket.deauthenticate();
+    await drained(socket);
+    req.end(null);
+  });
+
+  // whoAmI: the token payload (with iat and exp), or null.
+  serve(socket, 'whoAmI', (req) => req.end(socket.authToken ?? null));
+
+  // The procedures the INVOKE middleware acts on: they echo what they get.
+  for (const name of ['mwBlock', 'mwSilent', 'mwTransform', 'mwAsync', 'mwAsyncBlock']) {
+    serve(socket, name, (req) => req.end(req.data));
+  }
 }
 
 (async () => {
