@@ -133,6 +133,8 @@ export async function startApp(opts = {}) {
   for (const [key, flag] of Object.entries(BOOLEAN_FLAGS)) {
     if (opts[key]) flags.push(flag);
   }
+  // flags only sluice's app knows (the reference would refuse them)
+  if (opts.sluiceArgs && !IS_REF) flags.push(...opts.sluiceArgs);
 
   let file, args;
   if (IS_REF) {
