@@ -28,7 +28,10 @@ void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct han
 		     const uint8_t *event, size_t elen, int64_t cid, const uint8_t *data,
 		     size_t dlen)
 {
-	struct sluice_request *req = malloc(sizeof(*req) + elen + 1);
+	/* data outside m (a middleware's transform) is copied: the request may
+	 * outlive the decision that holds it */
+	bool inside = !data || (data >= m->data && data + dlen <= m->data + m->len);
+	struct sluice_request *req = malloc(sizeof(*req) + elen + 1 + (inside ? 0 : dlen));
 
 	if (!req) {
 		static const char oom[] = "{\"name\":\"BrokerError\",\"message\":\"out of memory\"}";
@@ -49,6 +52,10 @@ void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct han
 	req->dlen = data ? dlen : 0;
 	memcpy(req->event, event, elen);
 	req->event[elen] = '\0';
+	if (!inside) {
+		memcpy(req->event + elen + 1, data, dlen);
+		req->data = req->event + elen + 1;
+	}
 	io_msg_hold(m, 1);
 	socket__ref(s);
 	h->proc(req, h->ctx);
