@@ -1,6 +1,6 @@
 /*
  * sc_bench: the helpers sc_bench.h declares for the driver and every
- * scenario: payload marks and their check, report fields.
+ * scenario: payload marks and their check, the publish, report fields.
  */
 #include "sc_bench.h"
 
@@ -18,19 +18,25 @@ static void hex(uint64_t v, uint8_t *out, int digits)
 		out[i] = (uint8_t)hexdig[v & 15];
 }
 
+/* 1 + the value of a lowercase hex digit; 0 for anything else */
+static const uint8_t hexval[256] = {
+    ['0'] = 1,	['1'] = 2,  ['2'] = 3,	['3'] = 4,  ['4'] = 5,	['5'] = 6,  ['6'] = 7,  ['7'] = 8,
+    ['8'] = 9,	['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+};
+
 static bool unhex(const uint8_t *p, int digits, uint64_t *v)
 {
-	*v = 0;
-	for (int i = 0; i < digits; i++) {
-		unsigned d = p[i] >= '0' && p[i] <= '9'	  ? (unsigned)(p[i] - '0')
-			     : p[i] >= 'a' && p[i] <= 'f' ? (unsigned)(p[i] - 'a' + 10)
-							  : 16u;
+	uint64_t x = 0;
+	unsigned bad = 0;
 
-		if (d > 15)
-			return false;
-		*v = *v << 4 | d;
+	for (int i = 0; i < digits; i++) {
+		unsigned d = hexval[p[i]] - 1u; /* not a digit: wraps to all ones */
+
+		bad |= d;
+		x = x << 4 | (d & 15);
 	}
-	return true;
+	*v = x;
+	return bad < 16;
 }
 
 /* The tail also names the stream, so a message of another publisher or an
@@ -42,24 +48,47 @@ static uint32_t tag(uint64_t seq, uint32_t stream)
 
 void scb_payload_mark(uint8_t *p, size_t size, uint64_t seq, uint32_t stream)
 {
-	hex(seq, p, SCB_SEQ_LEN);
+	hex((uint64_t)stream << SCB_SEQ_BITS | (seq & ((1ull << SCB_SEQ_BITS) - 1)), p, SCB_SEQ_LEN);
 	if (size >= SCB_SEQ_LEN + 2 * SCB_TAG_LEN)
 		hex(tag(seq, stream), p + size - SCB_TAG_LEN, SCB_TAG_LEN);
 }
 
-int scb_payload_check(const uint8_t *s, size_t n, size_t size, uint64_t seq, uint32_t stream,
-		      char *why, size_t why_len)
+int scb_payload_read(const uint8_t *p, size_t n, size_t size, uint64_t *seq, uint32_t *stream,
+		     char *why, size_t why_len)
 {
-	uint64_t got, t;
+	uint64_t mark, t;
 
-	if (n != size + 2 || s[0] != '"' || s[n - 1] != '"') {
-		snprintf(why, why_len, "not a %zu-byte payload: %.*s", size, (int)(n < 40 ? n : 40),
-			 (const char *)s);
+	if (n != size) {
+		snprintf(why, why_len, "a %zu-byte payload where %zu were due: %.*s", n, size,
+			 (int)(n < 40 ? n : 40), (const char *)p);
 		return -1;
 	}
-	s++;
-	if (!unhex(s, SCB_SEQ_LEN, &got)) {
-		snprintf(why, why_len, "payload without a sequence mark: %.16s", (const char *)s);
+	if (!unhex(p, SCB_SEQ_LEN, &mark)) {
+		snprintf(why, why_len, "payload without a sequence mark: %.16s", (const char *)p);
+		return -1;
+	}
+	*seq = mark & ((1ull << SCB_SEQ_BITS) - 1);
+	*stream = (uint32_t)(mark >> SCB_SEQ_BITS);
+	if (size >= SCB_SEQ_LEN + 2 * SCB_TAG_LEN &&
+	    (!unhex(p + size - SCB_TAG_LEN, SCB_TAG_LEN, &t) || t != tag(*seq, *stream))) {
+		snprintf(why, why_len, "message %llu of stream %u altered at its end",
+			 (unsigned long long)*seq, *stream);
+		return -1;
+	}
+	return 0;
+}
+
+int scb_payload_check(const uint8_t *p, size_t n, size_t size, uint64_t seq, uint32_t stream,
+		      char *why, size_t why_len)
+{
+	uint64_t got;
+	uint32_t from;
+
+	if (scb_payload_read(p, n, size, &got, &from, why, why_len) < 0)
+		return -1;
+	if (from != stream) {
+		snprintf(why, why_len, "message %llu of stream %u where stream %u was due",
+			 (unsigned long long)got, from, stream);
 		return -1;
 	}
 	if (got != seq) {
@@ -67,12 +96,18 @@ int scb_payload_check(const uint8_t *s, size_t n, size_t size, uint64_t seq, uin
 			 (unsigned long long)seq);
 		return -1;
 	}
-	if (size >= SCB_SEQ_LEN + 2 * SCB_TAG_LEN &&
-	    (!unhex(s + size - SCB_TAG_LEN, SCB_TAG_LEN, &t) || t != tag(seq, stream))) {
-		snprintf(why, why_len, "message %llu altered at its end, or of another sender",
-			 (unsigned long long)seq);
+	return 0;
+}
+
+int scb_publish(struct scb *b, struct scb_conn *c, const struct scb_tpl *t, uint64_t seq)
+{
+	uint8_t *p = scb_conn_msg_begin(&b->loop, c, t->len);
+
+	if (!p)
 		return -1;
-	}
+	memcpy(p, t->buf, t->len);
+	scb_payload_mark(p + t->pay_off, b->o->size, seq, c->id);
+	scb_conn_msg_end(c);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * sc_bench_conn: see sc_bench_conn.h for the connection's states, the out
- * buffer and the read path. This file owns the bytes: the upgrade, frame
- * encoding and parsing, keep-alive answers, the packet fast paths.
+ * buffer and the read path. This file owns the bytes below the protocol:
+ * connect, the upgrade, frame encoding and parsing, keep-alive answers of
+ * WebSocket, lost connections.
  *
  * Out buffer of one connection:
  *
@@ -13,6 +14,14 @@
  * A send() that takes part of the waiting bytes means the socket buffer is
  * full: the connection is `blocked` until epoll reports EPOLLOUT, and is not
  * flushed again before.
+ *
+ * A binary frame of a stream protocol, being filled and then wrapped:
+ *
+ *     ... frames | gap (14) | bytes appended since the last flush |
+ *                           ^ run_at                              ^ out_tail
+ *     ... frames | header | masked bytes |       (after run_wrap: the header
+ *                                                 fills the gap's end, the
+ *                                                 bytes move up by the rest)
  */
 #include "bench.h"
 
@@ -20,10 +29,10 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -32,10 +41,10 @@
 
 #define READ_CHUNK  (256u * 1024)
 #define HEAD_MAX    4096 /* the server's response to the upgrade */
+#define LINE_MAX_B  4096 /* a stream protocol's control line (NATS INFO) */
 #define MAX_EVENTS  256
 #define OUT_INITIAL 4096
-
-static const char handshake[] = "{\"event\":\"#handshake\",\"data\":{\"authToken\":null},\"cid\":1}";
+#define RUN_MAX	    (1u << 20) /* a binary frame is wrapped before it passes this */
 
 int scb_fail(struct scb_loop *l, const struct scb_conn *c, const char *fmt, ...)
 {
@@ -49,6 +58,22 @@ int scb_fail(struct scb_loop *l, const struct scb_conn *c, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(l->err + n, sizeof(l->err) - (size_t)n, fmt, ap);
 	va_end(ap);
+	return -1;
+}
+
+int scb_lose(struct scb_loop *l, struct scb_conn *c, unsigned code, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (l->err[0])
+		return -1;
+	n = snprintf(l->err, sizeof(l->err), "connection %u: ", c->id);
+	va_start(ap, fmt);
+	vsnprintf(l->err + n, sizeof(l->err) - (size_t)n, fmt, ap);
+	va_end(ap);
+	l->lost = c;
+	l->lost_code = code;
 	return -1;
 }
 
@@ -102,8 +127,7 @@ static void base64_16(const uint8_t in[16], char out[25])
 int scb_loop_init(struct scb_loop *l, const struct scb_target *t, const struct scb_ops *ops,
 		  void *ud)
 {
-	size_t carry_max = t->max_msg + WS_MAX_HEADER > HEAD_MAX ? t->max_msg + WS_MAX_HEADER
-								  : HEAD_MAX;
+	size_t carry_max = t->max_msg + LINE_MAX_B + WS_MAX_HEADER;
 
 	*l = (struct scb_loop){.ep = -1, .t = t, .ops = ops, .ud = ud, .now = bench_now()};
 	l->ep = epoll_create1(EPOLL_CLOEXEC);
@@ -138,11 +162,38 @@ static int conn_watch(struct scb_loop *l, struct scb_conn *c, bool out)
 {
 	struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
 
-	if (c->out_armed == out)
+	if (c->out_armed == out || c->paused)
 		return 0;
 	if (epoll_ctl(l->ep, EPOLL_CTL_MOD, c->fd, &ev) < 0)
 		return scb_fail(l, c, "epoll_ctl: %s", strerror(errno));
 	c->out_armed = out;
+	return 0;
+}
+
+int scb_conn_pause(struct scb_loop *l, struct scb_conn *c)
+{
+	if (c->paused || c->fd < 0)
+		return 0;
+	if (epoll_ctl(l->ep, EPOLL_CTL_DEL, c->fd, NULL) < 0)
+		return scb_fail(l, c, "epoll_ctl: %s", strerror(errno));
+	c->paused = true;
+	c->out_armed = false;
+	return 0;
+}
+
+int scb_conn_resume(struct scb_loop *l, struct scb_conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+
+	if (!c->paused || c->fd < 0)
+		return 0;
+	/* EPOLLOUT once: whatever waits is flushed at the next turn */
+	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
+		return scb_fail(l, c, "epoll_ctl: %s", strerror(errno));
+	c->paused = false;
+	c->out_armed = true;
+	c->blocked = false;
+	scb_conn_mark(l, c);
 	return 0;
 }
 
@@ -159,6 +210,8 @@ static uint8_t *out_reserve(struct scb_loop *l, struct scb_conn *c, size_t n)
 	if (c->out_head) {
 		memmove(c->out, c->out + c->out_head, c->out_tail - c->out_head);
 		c->out_tail -= c->out_head;
+		if (c->in_run)
+			c->run_at -= c->out_head;
 		c->out_head = 0;
 		if (c->out_cap - c->out_tail >= n)
 			return c->out + c->out_tail;
@@ -175,14 +228,39 @@ static uint8_t *out_reserve(struct scb_loop *l, struct scb_conn *c, size_t n)
 	return c->out + c->out_tail;
 }
 
-/* Opens a masked frame of len payload bytes; see scb_conn_text_begin. */
+/* Turns the bytes appended since run_at into one masked binary frame. */
+static void run_wrap(struct scb_conn *c)
+{
+	size_t len = c->out_tail - c->run_at, gap_at = c->run_at - WS_MAX_HEADER, hl;
+	uint8_t hdr[WS_MAX_HEADER];
+	uint32_t k;
+
+	if (!c->in_run)
+		return;
+	c->in_run = false;
+	if (!len) {
+		c->out_tail = gap_at;
+		return;
+	}
+	k = next_key(c);
+	hl = ws_encode_header_masked(hdr, true, WS_OP_BINARY, len, (const uint8_t *)&k);
+	if (hl < WS_MAX_HEADER)
+		memmove(c->out + gap_at + hl, c->out + c->run_at, len);
+	memcpy(c->out + gap_at, hdr, hl);
+	ws_unmask(c->out + gap_at + hl, c->out + gap_at + hl, len, hdr + hl - 4, 0);
+	c->out_tail = gap_at + hl + len;
+}
+
+/* Opens a masked frame of len payload bytes (a text message or a control
+ * frame); see scb_conn_msg_begin. */
 static uint8_t *frame_begin(struct scb_loop *l, struct scb_conn *c, unsigned opcode, size_t len)
 {
 	size_t hl = len < 126 ? 6 : len <= 0xFFFF ? 8 : 14;
 	uint32_t k = next_key(c);
 	uint8_t *p;
 
-	assert(!c->open_frame); /* one frame at a time */
+	assert(!c->open_msg); /* one message at a time */
+	run_wrap(c);
 	p = out_reserve(l, c, hl + len);
 	if (!p)
 		return NULL;
@@ -192,14 +270,10 @@ static uint8_t *frame_begin(struct scb_loop *l, struct scb_conn *c, unsigned opc
 	}
 	c->open_at = c->out_tail + hl;
 	c->open_len = len;
+	c->open_msg = true;
 	c->open_frame = true;
 	scb_conn_mark(l, c);
 	return p + hl;
-}
-
-uint8_t *scb_conn_text_begin(struct scb_loop *l, struct scb_conn *c, size_t len)
-{
-	return frame_begin(l, c, WS_OP_TEXT, len);
 }
 
 /* Masks the frame frame_begin opened and commits it. */
@@ -207,26 +281,65 @@ static void frame_end(struct scb_conn *c)
 {
 	uint8_t *p = c->out + c->open_at;
 
-	assert(c->open_frame);
+	assert(c->open_msg);
 	/* the key is the last 4 bytes of the header, just before the payload */
 	ws_unmask(p, p, c->open_len, p - 4, 0);
 	c->out_tail = c->open_at + c->open_len;
+	c->open_msg = false;
 	c->open_frame = false;
 }
 
-void scb_conn_text_end(struct scb_conn *c)
+/* Opens len raw bytes: plain TCP, or the binary frame of a stream over
+ * WebSocket (opened with a gap for its header when none is open). */
+static uint8_t *raw_begin(struct scb_loop *l, struct scb_conn *c, size_t len)
 {
-	frame_end(c);
+	bool ws = c->ws;
+	uint8_t *p;
+
+	assert(!c->open_msg);
+	if (ws && c->in_run && c->out_tail - c->run_at + len > RUN_MAX)
+		run_wrap(c);
+	p = out_reserve(l, c, len + (ws && !c->in_run ? WS_MAX_HEADER : 0));
+	if (!p)
+		return NULL;
+	if (ws && !c->in_run) {
+		c->out_tail += WS_MAX_HEADER;
+		c->run_at = c->out_tail;
+		c->in_run = true;
+		p += WS_MAX_HEADER;
+	}
+	c->open_at = c->out_tail;
+	c->open_len = len;
+	c->open_msg = true;
+	c->open_frame = false;
+	scb_conn_mark(l, c);
+	return p;
 }
 
-int scb_conn_send_text(struct scb_loop *l, struct scb_conn *c, const void *p, size_t len)
+uint8_t *scb_conn_msg_begin(struct scb_loop *l, struct scb_conn *c, size_t len)
 {
-	uint8_t *dst = scb_conn_text_begin(l, c, len);
+	if (l->t->transport == SCB_WS && !l->t->proto->stream)
+		return frame_begin(l, c, WS_OP_TEXT, len);
+	return raw_begin(l, c, len);
+}
+
+void scb_conn_msg_end(struct scb_conn *c)
+{
+	if (c->open_frame)
+		frame_end(c);
+	else
+		c->out_tail = c->open_at + c->open_len;
+	c->open_msg = false;
+}
+
+int scb_conn_send(struct scb_loop *l, struct scb_conn *c, const void *p, size_t len)
+{
+	uint8_t *dst = scb_conn_msg_begin(l, c, len);
 
 	if (!dst)
 		return -1;
 	memcpy(dst, p, len);
-	scb_conn_text_end(c);
+	scb_conn_msg_end(c);
 	return 0;
 }
 
@@ -240,23 +353,25 @@ int scb_conn_send_fmt(struct scb_loop *l, struct scb_conn *c, const char *fmt, .
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(buf))
-		return scb_fail(l, c, "packet over %zu bytes: %.40s...", sizeof(buf), buf);
-	return scb_conn_send_text(l, c, buf, (size_t)n);
+		return scb_fail(l, c, "message over %zu bytes: %.40s...", sizeof(buf), buf);
+	return scb_conn_send(l, c, buf, (size_t)n);
 }
 
 /* One send of everything waiting. A short send means the socket buffer is
  * full: the connection is blocked, with EPOLLOUT armed, until it drains. */
 static int conn_flush(struct scb_loop *l, struct scb_conn *c)
 {
-	size_t n = c->out_tail - c->out_head;
+	size_t n;
 	ssize_t r;
 
+	run_wrap(c);
+	n = c->out_tail - c->out_head;
 	if (!n)
 		return conn_watch(l, c, false);
 	r = send(c->fd, c->out + c->out_head, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (r < 0) {
 		if (errno != EAGAIN && errno != EINTR)
-			return scb_fail(l, c, "send: %s%s", strerror(errno),
+			return scb_lose(l, c, 0, "send: %s%s", strerror(errno),
 					errno == EPIPE || errno == ECONNRESET
 					    ? " (the server closed the connection)"
 					    : "");
@@ -271,6 +386,27 @@ static int conn_flush(struct scb_loop *l, struct scb_conn *c)
 	return conn_watch(l, c, true);
 }
 
+/* ---- acknowledgements ---------------------------------------------------- */
+
+int scb_conn_ack_push(struct scb_loop *l, struct scb_conn *c, int64_t id)
+{
+	if (c->ack_len == SCB_ACKS)
+		return scb_fail(l, c, "%d acknowledgements awaited at once", SCB_ACKS);
+	c->acks[(c->ack_head + c->ack_len) % SCB_ACKS] = id;
+	c->ack_len++;
+	return 0;
+}
+
+bool scb_conn_ack_pop(struct scb_conn *c, int64_t *id)
+{
+	if (!c->ack_len)
+		return false;
+	*id = c->acks[c->ack_head];
+	c->ack_head = (uint8_t)((c->ack_head + 1) % SCB_ACKS);
+	c->ack_len--;
+	return true;
+}
+
 /* ---- connect and upgrade ------------------------------------------------- */
 
 int scb_conn_start(struct scb_loop *l, struct scb_conn *c, unsigned id)
@@ -283,6 +419,7 @@ int scb_conn_start(struct scb_loop *l, struct scb_conn *c, unsigned id)
 	c->fd = -1;
 	c->id = id;
 	c->state = SCB_CONNECTING;
+	c->ws = t->transport == SCB_WS;
 	c->next_cid = 2;
 	if (random_bytes(nonce, sizeof(nonce)) < 0 || random_bytes(&c->rng, sizeof(c->rng)) < 0)
 		return scb_fail(l, c, "getrandom: %s", strerror(errno));
@@ -291,12 +428,27 @@ int scb_conn_start(struct scb_loop *l, struct scb_conn *c, unsigned id)
 
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
-		return scb_fail(l, c, "socket: %s", strerror(errno));
+		return scb_fail(l, c, "socket: %s%s", strerror(errno),
+				errno == EMFILE ? " (raise the limit: ulimit -n)" : "");
 	/* every flush ends in a partial segment that Nagle would hold back */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (t->sources > 1) {
+		/* the port is picked at connect, unique per (source, destination) */
+		struct sockaddr_in src = {.sin_family = AF_INET};
+
+		src.sin_addr.s_addr = htonl(INADDR_LOOPBACK + id % t->sources);
+		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (const struct sockaddr *)&src, sizeof(src)) < 0)
+			return scb_fail(l, c, "bind 127.0.0.%u: %s", 1 + id % t->sources,
+					strerror(errno));
+	}
 	if (connect(c->fd, (const struct sockaddr *)&t->addr, sizeof(t->addr)) < 0 &&
-	    errno != EINPROGRESS)
-		return scb_fail(l, c, "connect %s:%u: %s", t->host, t->port, strerror(errno));
+	    errno != EINPROGRESS) {
+		if (errno == EADDRNOTAVAIL)
+			return scb_fail(l, c, "connect %s:%u: %s (out of local ports)", t->host,
+					t->port, strerror(errno));
+		return scb_lose(l, c, 0, "connect %s:%u: %s", t->host, t->port, strerror(errno));
+	}
 	/* the first EPOLLOUT says the connect finished, either way */
 	if (epoll_ctl(l->ep, EPOLL_CTL_ADD, c->fd, &ev) < 0)
 		return scb_fail(l, c, "epoll_ctl: %s", strerror(errno));
@@ -304,7 +456,20 @@ int scb_conn_start(struct scb_loop *l, struct scb_conn *c, unsigned id)
 	return 0;
 }
 
-/* The connect finished: check how, and send the upgrade request. */
+int scb_conn_opened(struct scb_loop *l, struct scb_conn *c)
+{
+	c->state = SCB_OPEN;
+	return l->ops->on_open ? l->ops->on_open(l->ud, c) : 0;
+}
+
+static int conn_hello(struct scb_loop *l, struct scb_conn *c)
+{
+	c->state = SCB_HELLO;
+	return l->t->proto->hello(l, c);
+}
+
+/* The connect finished: check how, and send the upgrade request (or start
+ * the protocol at once over plain TCP). */
 static int conn_connected(struct scb_loop *l, struct scb_conn *c)
 {
 	const struct scb_target *t = l->t;
@@ -315,7 +480,12 @@ static int conn_connected(struct scb_loop *l, struct scb_conn *c)
 	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err)
-		return scb_fail(l, c, "connect %s:%u: %s", t->host, t->port, strerror(err));
+		return scb_lose(l, c, 0, "connect %s:%u: %s", t->host, t->port, strerror(err));
+	if (t->transport == SCB_TCP) {
+		if (conn_hello(l, c) < 0)
+			return -1;
+		return conn_flush(l, c);
+	}
 	p = out_reserve(l, c, HEAD_MAX);
 	if (!p)
 		return -1;
@@ -329,19 +499,6 @@ static int conn_connected(struct scb_loop *l, struct scb_conn *c)
 	c->out_tail += (size_t)n;
 	c->state = SCB_UPGRADING;
 	return conn_flush(l, c);
-}
-
-/* The server's answer to the upgrade: status 101 and the
- * Sec-WebSocket-Accept that matches our key (io/http.h checks it). */
-static int check_upgrade(struct scb_loop *l, const struct scb_conn *c, const char *head,
-			 size_t head_len)
-{
-	const char *why, *detail;
-	int n;
-
-	if (http_check_upgrade_response(head, head_len, c->key, &why, &detail, &n) < 0)
-		return scb_fail(l, c, "%s: %.*s", why, n, detail);
-	return 0;
 }
 
 /* Keeps buf[0, n) for the next read. */
@@ -360,7 +517,7 @@ static int conn_keep(struct scb_loop *l, struct scb_conn *c, const uint8_t *buf,
 		c->carry_cap = cap;
 	}
 	if (n)
-		memcpy(c->carry, buf, n);
+		memmove(c->carry, buf, n);
 	c->carry_len = n;
 	return 0;
 }
@@ -370,7 +527,9 @@ static int conn_frames(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, siz
 static int conn_response(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, size_t len)
 {
 	const uint8_t *eoh = memmem(buf, len, "\r\n\r\n", 4);
+	const char *why, *detail;
 	size_t used;
+	int n;
 
 	if (!eoh) {
 		if (len >= HEAD_MAX)
@@ -378,156 +537,74 @@ static int conn_response(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, s
 		return conn_keep(l, c, buf, len);
 	}
 	used = (size_t)(eoh + 4 - buf);
-	if (check_upgrade(l, c, (const char *)buf, used - 2) < 0)
-		return -1;
-	c->state = SCB_HANDSHAKING;
-	if (scb_conn_send_text(l, c, handshake, sizeof(handshake) - 1) < 0)
+	/* status 101 and the Sec-WebSocket-Accept that matches our key */
+	if (http_check_upgrade_response((const char *)buf, used - 2, c->key, &why, &detail, &n) <
+	    0)
+		return scb_lose(l, c, 0, "%s: %.*s", why, n, detail);
+	if (conn_hello(l, c) < 0)
 		return -1;
 	return conn_frames(l, c, buf + used, len - used);
 }
 
-/* ---- packets ------------------------------------------------------------- */
+/* ---- inbound bytes to the protocol --------------------------------------- */
 
-/* A JSON string without escapes: p[0] and p[n-1] are its quotes. */
-static bool plain_string(const uint8_t *p, size_t n)
+/* Bytes of a stream protocol: what it leaves waits in keep (carry or sbuf). */
+static ssize_t stream_feed(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, size_t n)
 {
-	return n >= 2 && p[0] == '"' && p[n - 1] == '"' && !memchr(p + 1, '"', n - 2) &&
-	       !memchr(p + 1, '\\', n - 2);
+	ssize_t used = n ? l->t->proto->input(l, c, buf, n) : 0;
+
+	if (used >= 0 && n - (size_t)used > l->t->max_msg + LINE_MAX_B)
+		return scb_fail(l, c, "a message of over %zu bytes from the server",
+				l->t->max_msg + LINE_MAX_B);
+	return used;
 }
 
-/* {"event":"#publish","data":{"channel":"<plain>","data":"<plain>"}}, the
- * delivery of a string, as the reference server and sluice write it. */
-static bool fast_publish(const uint8_t *p, size_t n, struct packet *pk)
+/* The payload of a data frame of a stream protocol over WebSocket: parsed in
+ * place when nothing waits, else after what waits. */
+static int stream_frame(struct scb_loop *l, struct scb_conn *c, uint8_t *p, size_t n)
 {
-	static const char pre[] = "{\"event\":\"#publish\",\"data\":{\"channel\":\"";
-	static const char mid[] = ",\"data\":";
-	const size_t pl = sizeof(pre) - 1, ml = sizeof(mid) - 1;
-	const uint8_t *q;
-	size_t ch_end, at;
+	ssize_t used;
 
-	if (n < pl + 1 + ml + 2 + 2 || memcmp(p, pre, pl) != 0)
-		return false;
-	q = memchr(p + pl, '"', n - pl);
-	if (!q || memchr(p + pl, '\\', (size_t)(q - p) - pl))
-		return false;
-	ch_end = (size_t)(q - p);
-	at = ch_end + 1;
-	if (n - at < ml + 2 + 2 || memcmp(p + at, mid, ml) != 0)
-		return false;
-	at += ml;
-	if (p[n - 2] != '}' || p[n - 1] != '}' || !plain_string(p + at, n - 2 - at))
-		return false;
-	*pk = (struct packet){.kind = PACKET_EVENT, .ev = PACKET_EV_PUBLISH, .has_channel = true};
-	pk->span = (struct packet_span){0, (uint32_t)n};
-	pk->event = (struct packet_span){10, 8};				/* #publish */
-	pk->data = (struct packet_span){27, (uint32_t)(n - 1 - 27)};		/* {"channel"... } */
-	pk->channel = (struct packet_span){(uint32_t)pl, (uint32_t)(ch_end - pl)};
-	pk->inner = (struct packet_span){(uint32_t)at, (uint32_t)(n - 2 - at)};
-	return true;
-}
-
-/* {"rid":N} or {"rid":N,"data":"<plain>"}: the replies of a benchmark. */
-static bool fast_reply(const uint8_t *p, size_t n, struct packet *pk)
-{
-	static const char pre[] = "{\"rid\":";
-	static const char mid[] = ",\"data\":";
-	const size_t pl = sizeof(pre) - 1, ml = sizeof(mid) - 1;
-	size_t at = pl;
-	int64_t rid = 0;
-
-	if (n < pl + 2 || memcmp(p, pre, pl) != 0)
-		return false;
-	while (at < n && at < pl + 18 && p[at] >= '0' && p[at] <= '9')
-		rid = rid * 10 + (p[at++] - '0');
-	if (at == pl || (p[pl] == '0' && at > pl + 1) || at == n)
-		return false;
-	*pk = (struct packet){.kind = PACKET_REPLY, .has_rid = true, .rid = rid};
-	pk->span = (struct packet_span){0, (uint32_t)n};
-	if (p[at] == '}' && at == n - 1)
-		return true;
-	if (n - at < ml + 2 + 1 || memcmp(p + at, mid, ml) != 0 || p[n - 1] != '}' ||
-	    !plain_string(p + at + ml, n - 1 - at - ml))
-		return false;
-	pk->data = (struct packet_span){(uint32_t)(at + ml), (uint32_t)(n - 1 - at - ml)};
-	return true;
-}
-
-/* The handshake reply, or a packet that came before it (ignored: the
- * server may push events before answering). */
-static int conn_handshake_reply(struct scb_loop *l, struct scb_conn *c, const uint8_t *buf,
-				const struct packet *p)
-{
-	struct packet_span v;
-
-	if (p->kind != PACKET_REPLY || !p->has_rid || p->rid != 1)
-		return 0;
-	if (packet_has(p->error))
-		return scb_fail(l, c, "handshake rejected: %.*s", SCB_SPAN(buf, p->error));
-	if (packet_member(buf, p->data, "pingTimeout", 11, &v) != 0)
-		return scb_fail(l, c, "handshake reply without data.pingTimeout: %.*s",
-				SCB_SPAN(buf, p->span));
-	c->state = SCB_OPEN;
-	return l->ops->on_open ? l->ops->on_open(l->ud, c) : 0;
-}
-
-static int conn_packet(struct scb_loop *l, struct scb_conn *c, const uint8_t *buf,
-		       const struct packet *p)
-{
-	if (p->kind == PACKET_RAW)
-		return scb_fail(l, c, "server sent a message that is not a packet: %.*s",
-				SCB_SPAN(buf, p->span));
-	if (p->kind == PACKET_PING)
-		return 0; /* "#2" in a batch: not ours to answer */
-	if (c->state == SCB_HANDSHAKING)
-		return conn_handshake_reply(l, c, buf, p);
-	return l->ops->on_packet(l->ud, c, buf, p);
-}
-
-#ifndef NDEBUG
-/* Debug builds check every fast-path packet against the parser. */
-static void check_fast(const uint8_t *buf, size_t n, const struct packet *fast)
-{
-	struct packet p;
-
-	assert(packet_parse(buf, n, &p) == 0);
-	assert(p.kind == fast->kind && p.ev == fast->ev && p.has_rid == fast->has_rid &&
-	       p.rid == fast->rid && p.has_channel == fast->has_channel);
-	assert(p.channel.off == fast->channel.off && p.channel.len == fast->channel.len);
-	assert(p.inner.off == fast->inner.off && p.inner.len == fast->inner.len);
-	assert(p.data.off == fast->data.off && p.data.len == fast->data.len);
-}
-#else
-#define check_fast(buf, n, fast) ((void)0)
-#endif
-
-/* One whole text message from the server. */
-static int conn_message(struct scb_loop *l, struct scb_conn *c, const uint8_t *buf, size_t n)
-{
-	struct packet p;
-	size_t pos = 0;
-	int r;
-
-	if (n == 0) /* SocketCluster v2 ping */
-		return scb_conn_send_text(l, c, "", 0);
-	if (n == 2 && buf[0] == '#' && buf[1] == '1') /* v1 ping */
-		return scb_conn_send_text(l, c, "#2", 2);
-	if (c->state == SCB_OPEN && (fast_publish(buf, n, &p) || fast_reply(buf, n, &p))) {
-		check_fast(buf, n, &p);
-		return l->ops->on_packet(l->ud, c, buf, &p);
-	}
-	r = packet_parse(buf, n, &p);
-	if (r < 0)
-		return scb_fail(l, c, "server sent a message sluice-bench cannot take (%s): %.60s",
-				packet_strerror(r), (const char *)buf);
-	if (p.kind == PACKET_RAW && p.err)
-		return scb_fail(l, c, "server sent invalid JSON (%s at byte %u): %.*s",
-				packet_strerror(p.err), p.err_off, (int)(n < 80 ? n : 80), buf);
-	if (p.kind != PACKET_BATCH)
-		return conn_packet(l, c, buf, &p);
-	while ((r = packet_batch_next(buf, n, &pos, &p)) == 1)
-		if (conn_packet(l, c, buf, &p) < 0)
+	if (!c->sbuf_len) {
+		used = stream_feed(l, c, p, n);
+		if (used < 0)
 			return -1;
-	return r < 0 ? scb_fail(l, c, "bad batch from the server: %s", packet_strerror(r)) : 0;
+		p += used;
+		n -= (size_t)used;
+		if (!n)
+			return 0;
+	}
+	if (c->sbuf_len + n > c->sbuf_cap) {
+		size_t cap = c->sbuf_cap ? c->sbuf_cap : 4096;
+		uint8_t *q;
+
+		while (cap < c->sbuf_len + n)
+			cap *= 2;
+		q = realloc(c->sbuf, cap);
+		if (!q)
+			return scb_fail(l, c, "out of memory for a stream of %zu bytes", cap);
+		c->sbuf = q;
+		c->sbuf_cap = cap;
+	}
+	memcpy(c->sbuf + c->sbuf_len, p, n);
+	c->sbuf_len += n;
+	if (c->sbuf_len == n) /* all of it was just left over: nothing new to parse */
+		return 0;
+	used = stream_feed(l, c, c->sbuf, c->sbuf_len);
+	if (used < 0)
+		return -1;
+	memmove(c->sbuf, c->sbuf + used, c->sbuf_len - (size_t)used);
+	c->sbuf_len -= (size_t)used;
+	return 0;
+}
+
+/* One whole data message of a message protocol. */
+static int conn_data(struct scb_loop *l, struct scb_conn *c, unsigned opcode, uint8_t *p,
+		     size_t n)
+{
+	if (opcode != WS_OP_TEXT)
+		return scb_fail(l, c, "server sent a binary message");
+	return l->t->proto->input(l, c, p, n) < 0 ? -1 : 0;
 }
 
 /* ---- frames -------------------------------------------------------------- */
@@ -550,8 +627,8 @@ static int conn_control(struct scb_loop *l, struct scb_conn *c, const struct ws_
 		return 0;
 	case WS_OP_CLOSE:
 		ws_parse_close_payload(payload, (size_t)h->len, &code, &reason, &reason_len);
-		return scb_fail(l, c, "server closed the WebSocket: %u %.*s", code, (int)reason_len,
-				reason ? (const char *)reason : "");
+		return scb_lose(l, c, code, "server closed the WebSocket: %u %.*s", code,
+				(int)reason_len, reason ? (const char *)reason : "");
 	default:
 		return 0; /* an unsolicited pong is allowed and means nothing */
 	}
@@ -559,7 +636,7 @@ static int conn_control(struct scb_loop *l, struct scb_conn *c, const struct ws_
 
 /* Appends a fragment; the message is delivered after its last one. */
 static int conn_fragment(struct scb_loop *l, struct scb_conn *c, const struct ws_header *h,
-			 const uint8_t *payload)
+			 uint8_t *payload)
 {
 	size_t need = c->frag_len + (size_t)h->len;
 
@@ -582,9 +659,25 @@ static int conn_fragment(struct scb_loop *l, struct scb_conn *c, const struct ws
 	if (!h->fin)
 		return 0;
 	c->in_frag = false;
-	if (c->frag_opcode != WS_OP_TEXT)
-		return scb_fail(l, c, "server sent a binary message");
-	return conn_message(l, c, c->frag, c->frag_len);
+	return conn_data(l, c, c->frag_opcode, c->frag, c->frag_len);
+}
+
+/* A data frame of a stream protocol: its payload goes to the protocol as it
+ * arrives (nats-server puts many messages in one frame, of any size), so
+ * only control frames and headers wait to be whole. Returns the bytes of
+ * buf[0, n) taken: the frame's header and as much payload as there is. */
+static ssize_t stream_data_frame(struct scb_loop *l, struct scb_conn *c, const struct ws_header *h,
+				 int hl, uint8_t *buf, size_t n)
+{
+	size_t avail = n - (size_t)hl < h->len ? n - (size_t)hl : (size_t)h->len;
+
+	if ((h->opcode == WS_OP_CONT) != c->in_frag)
+		return scb_fail(l, c, "bad fragmentation from the server (opcode %u)", h->opcode);
+	c->in_frag = !h->fin;
+	c->frame_left = h->len - avail;
+	if (avail && stream_frame(l, c, buf + hl, avail) < 0)
+		return -1;
+	return (ssize_t)((size_t)hl + avail);
 }
 
 /* Handles every whole frame in buf and keeps the unfinished rest. */
@@ -592,19 +685,37 @@ static int conn_frames(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, siz
 {
 	size_t off = 0;
 
-	while (off < len) {
+	while (off < len && c->state != SCB_CLOSED) {
 		struct ws_header h;
-		const uint8_t *payload;
-		int hl = ws_parse_header_client(buf + off, len - off, &h);
+		uint8_t *payload;
+		int hl;
 
+		if (c->frame_left) { /* the rest of a stream's data frame */
+			size_t m = len - off < c->frame_left ? len - off : (size_t)c->frame_left;
+
+			c->frame_left -= m;
+			if (stream_frame(l, c, buf + off, m) < 0)
+				return -1;
+			off += m;
+			continue;
+		}
+		hl = ws_parse_header_client(buf + off, len - off, &h);
 		if (hl < 0)
 			return scb_fail(l, c, "bad frame from the server: %s", ws_strerror(hl));
 		if (hl == 0)
 			break;
-		if (h.len > l->t->max_msg)
+		if (l->t->proto->stream && !ws_opcode_is_control(h.opcode)) {
+			ssize_t used = stream_data_frame(l, c, &h, hl, buf + off, len - off);
+
+			if (used < 0)
+				return -1;
+			off += (size_t)used;
+			continue;
+		}
+		if (h.len > l->t->max_msg + LINE_MAX_B)
 			return scb_fail(l, c, "frame of %llu bytes from the server, over the %zu "
 					      "taken",
-					(unsigned long long)h.len, l->t->max_msg);
+					(unsigned long long)h.len, l->t->max_msg + LINE_MAX_B);
 		if (len - off - (size_t)hl < h.len)
 			break;
 		payload = buf + off + hl;
@@ -627,9 +738,7 @@ static int conn_frames(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, siz
 				return -1;
 			continue;
 		}
-		if (h.opcode != WS_OP_TEXT)
-			return scb_fail(l, c, "server sent a binary message");
-		if (conn_message(l, c, payload, (size_t)h.len) < 0)
+		if (conn_data(l, c, h.opcode, payload, (size_t)h.len) < 0)
 			return -1;
 	}
 	return conn_keep(l, c, buf + off, len - off);
@@ -639,33 +748,59 @@ static int conn_frames(struct scb_loop *l, struct scb_conn *c, uint8_t *buf, siz
 static int conn_read(struct scb_loop *l, struct scb_conn *c)
 {
 	size_t carry = c->carry_len;
-	ssize_t r;
+	ssize_t r, used;
 
 	if (carry)
 		memcpy(l->rbuf, c->carry, carry);
 	r = recv(c->fd, l->rbuf + carry, READ_CHUNK, MSG_DONTWAIT);
 	if (r == 0)
-		return scb_fail(l, c, "server closed the connection%s",
+		return scb_lose(l, c, 0, "server closed the connection%s",
 				c->state == SCB_UPGRADING ? " instead of answering the upgrade"
-				: c->state == SCB_HANDSHAKING ? " during the handshake"
-							      : "");
+				: c->state == SCB_HELLO	  ? " during the handshake"
+							  : "");
 	if (r < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
-		return scb_fail(l, c, "recv: %s", strerror(errno));
+		return scb_lose(l, c, 0, "recv: %s", strerror(errno));
 	}
 	l->now = bench_now();
 	if (c->state == SCB_UPGRADING)
 		return conn_response(l, c, l->rbuf, carry + (size_t)r);
-	return conn_frames(l, c, l->rbuf, carry + (size_t)r);
+	if (l->t->transport == SCB_WS)
+		return conn_frames(l, c, l->rbuf, carry + (size_t)r);
+	used = stream_feed(l, c, l->rbuf, carry + (size_t)r);
+	if (used < 0)
+		return -1;
+	return conn_keep(l, c, l->rbuf + used, carry + (size_t)r - (size_t)used);
 }
 
 /* ---- the turn ------------------------------------------------------------ */
 
-int scb_loop_turn(struct scb_loop *l, int timeout_ms)
+int scb_conn_lost(struct scb_loop *l, struct scb_conn *c)
+{
+	char why[sizeof(l->err)];
+	unsigned code = l->lost_code;
+
+	if (l->lost != c || !l->ops->on_lost)
+		return -1;
+	memcpy(why, l->err, sizeof(why));
+	l->err[0] = '\0';
+	l->lost = NULL;
+	if (l->ops->on_lost(l->ud, c, code, why) < 0) {
+		if (!l->err[0])
+			memcpy(l->err, why, sizeof(why));
+		return -1;
+	}
+	c->state = SCB_CLOSED; /* no polite close on a connection already gone */
+	scb_conn_deinit(c);
+	return 0;
+}
+
+int scb_loop_turn(struct scb_loop *l, double timeout)
 {
 	struct epoll_event evs[MAX_EVENTS];
 	struct scb_conn *list = l->dirty;
+	struct timespec ts;
 	int n;
 
 	l->dirty = NULL;
@@ -677,6 +812,8 @@ int scb_loop_turn(struct scb_loop *l, int timeout_ms)
 		list = c->next_dirty;
 		c->next_dirty = NULL;
 		c->dirty = false;
+		if (c->state == SCB_CLOSED || c->paused)
+			continue;
 		if (c->state == SCB_OPEN && l->ops->pump) {
 			more = l->ops->pump(l->ud, c);
 			if (more < 0)
@@ -686,36 +823,49 @@ int scb_loop_turn(struct scb_loop *l, int timeout_ms)
 		 * still connecting keeps EPOLLOUT armed for the connect */
 		if (c->blocked || c->state == SCB_CONNECTING)
 			continue;
-		if (conn_flush(l, c) < 0)
-			return -1;
+		if (conn_flush(l, c) < 0) {
+			if (scb_conn_lost(l, c) < 0)
+				return -1;
+			continue;
+		}
 		if (more && !c->blocked)
 			scb_conn_mark(l, c);
 	}
 
-	n = epoll_wait(l->ep, evs, MAX_EVENTS, l->dirty ? 0 : timeout_ms);
+	if (l->dirty || timeout <= 0) {
+		ts = (struct timespec){0};
+	} else {
+		ts.tv_sec = (time_t)timeout;
+		ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
+	}
+	n = epoll_pwait2(l->ep, evs, MAX_EVENTS, &ts, NULL);
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;
-		return scb_fail(l, NULL, "epoll_wait: %s", strerror(errno));
+		return scb_fail(l, NULL, "epoll_pwait2: %s", strerror(errno));
 	}
 	l->now = bench_now();
 	for (int i = 0; i < n; i++) {
 		struct scb_conn *c = evs[i].data.ptr;
 		uint32_t e = evs[i].events;
+		int r = 0;
 
-		if (c->state == SCB_CONNECTING) {
-			if (conn_connected(l, c) < 0)
-				return -1;
+		if (c->state == SCB_CLOSED || c->paused)
 			continue;
+		if (c->state == SCB_CONNECTING) {
+			r = conn_connected(l, c);
+		} else {
+			if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+				r = conn_read(l, c);
+			if (!r && (e & EPOLLOUT) && c->blocked) {
+				/* flushed at the next turn, which disarms EPOLLOUT if
+				 * it all goes */
+				c->blocked = false;
+				scb_conn_mark(l, c);
+			}
 		}
-		if ((e & (EPOLLIN | EPOLLERR | EPOLLHUP)) && conn_read(l, c) < 0)
+		if (r < 0 && scb_conn_lost(l, c) < 0)
 			return -1;
-		if ((e & EPOLLOUT) && c->blocked) {
-			/* flushed at the next turn, which disarms EPOLLOUT if it
-			 * all goes */
-			c->blocked = false;
-			scb_conn_mark(l, c);
-		}
 	}
 	return 0;
 }
@@ -724,9 +874,10 @@ void scb_conn_deinit(struct scb_conn *c)
 {
 	if (c->fd >= 0) {
 		/* a polite close, unless it would cut into a frame still waiting */
-		if ((c->state == SCB_OPEN || c->state == SCB_HANDSHAKING) &&
+		if ((c->state == SCB_OPEN || c->state == SCB_HELLO) && c->ws && !c->in_run &&
 		    c->out_tail == c->out_head) {
-			uint8_t f[WS_MAX_HEADER + 2], key[4] = {0x5a, 0x17, 0xc3, 0x99}, code[2] = {0x03, 0xe8};
+			uint8_t f[WS_MAX_HEADER + 2], key[4] = {0x5a, 0x17, 0xc3, 0x99},
+						      code[2] = {0x03, 0xe8};
 			size_t hl = ws_encode_header_masked(f, true, WS_OP_CLOSE, 2, key);
 
 			ws_unmask(f + hl, code, 2, key, 0);
@@ -735,10 +886,15 @@ void scb_conn_deinit(struct scb_conn *c)
 		close(c->fd);
 	}
 	c->fd = -1;
+	c->state = SCB_CLOSED;
+	c->paused = false;
+	c->in_run = false;
 	free(c->out);
 	free(c->carry);
 	free(c->frag);
-	c->out = c->carry = c->frag = NULL;
-	c->out_cap = c->carry_cap = c->frag_cap = 0;
-	c->out_head = c->out_tail = c->carry_len = c->frag_len = 0;
+	free(c->sbuf);
+	c->out = c->carry = c->frag = c->sbuf = NULL;
+	c->out_cap = c->carry_cap = c->frag_cap = c->sbuf_cap = 0;
+	c->out_head = c->out_tail = c->carry_len = c->frag_len = c->sbuf_len = 0;
+	c->frame_left = 0;
 }

@@ -7,7 +7,7 @@
 //   node server.mjs PORT          PORT 0 picks a free port
 //
 // Listens on 127.0.0.1 only and prints `sc-ref: listening on 127.0.0.1:<port>`
-// once it accepts connections (perf/sc-compare waits for that line).
+// once it accepts connections (perf/compare waits for that line).
 // SIGTERM and SIGINT close every socket and exit 0.
 import http from 'node:http';
 import { createRequire } from 'node:module';
