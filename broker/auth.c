@@ -261,6 +261,47 @@ static int auth__token_of(const uint8_t *buf, const struct packet *p, char *out,
 	return out[0] ? 1 : 0;
 }
 
+/* {"rid":cid,"data":{"isAuthenticated":false,"authError":<err>}}: a token
+ * that is good but not taken (early, or refused by the hook); kept by the client. */
+static void auth__refused(struct sluice_socket *s, int64_t cid, const char *err, size_t n)
+{
+	struct frame f;
+
+	frame_begin(&f, 64 + n);
+	frame_lit(&f, "{\"rid\":");
+	frame_int(&f, cid);
+	frame_lit(&f, ",\"data\":{\"isAuthenticated\":false,\"authError\":");
+	frame_put(&f, err, n);
+	frame_lit(&f, "}}");
+	socket__send_msg(s, frame_end(&f));
+}
+
+/*
+ * Asks the authenticate hook about a verified token (payload, malloc'd: the
+ * action owns it now). True when it decided at once: *d then holds the
+ * decision (mw__clear it); false when the packet waits (resumed at stage).
+ */
+static bool auth__ask(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+		      char *payload, size_t plen, int64_t exp, int stage, struct sluice_action *d)
+{
+	struct sluice_action *a = &s->act;
+
+	a->kind = SLUICE_MW_AUTHENTICATE;
+	a->p = *p;
+	a->in_batch = false;
+	a->sync_only = false;
+	a->payload = payload;
+	a->plen = plen;
+	a->exp = exp;
+	a->data = payload;
+	a->dlen = plen;
+	a->stage = stage;
+	if (!mw__ask(s, m))
+		return false;
+	mw__take(s, d);
+	return true;
+}
+
 void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
 		     const struct sluice_action *d)
 {
@@ -285,9 +326,8 @@ void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct pac
 			a->stage = HS_TOKEN;
 			if (!mw__ask(s, m))
 				return; /* socket__resume calls again with the decision */
-			struct sluice_action now = *a;
-			a->m = NULL;
-			a->err = a->tdata = NULL;
+			struct sluice_action now;
+			mw__take(s, &now);
 			auth__handshake(s, m, p, &now);
 			mw__clear(&now);
 			return;
@@ -299,14 +339,7 @@ void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct pac
 		if (d && (d->decision == ACT_BLOCK || d->decision == ACT_SILENT)) {
 			size_t n;
 			const char *err = mw__error(d, &n);
-			struct frame f;
-			frame_begin(&f, 32 + n);
-			frame_lit(&f, "{\"rid\":");
-			frame_int(&f, p->cid);
-			frame_lit(&f, ",\"error\":");
-			frame_put(&f, err, n);
-			frame_lit(&f, "}");
-			socket__send_msg(s, frame_end(&f));
+			socket__error_json(s, p->cid, err, n);
 			io_conn_close(s->c, d->close_code ? d->close_code : SLUICE_CLOSE_BAD_HANDSHAKE,
 				      "handshake rejected");
 			return;
@@ -335,24 +368,11 @@ void auth__handshake(struct sluice_socket *s, struct io_msg *m, const struct pac
 			return;
 		}
 		if (mw__hooked(srv, SLUICE_MW_AUTHENTICATE)) {
-			struct sluice_action *a = &s->act;
-			a->kind = SLUICE_MW_AUTHENTICATE;
-			a->p = *p;
-			a->in_batch = false;
-			a->sync_only = false;
-			a->payload = payload;
-			a->plen = plen;
-			a->exp = exp;
-			a->data = payload;
-			a->dlen = plen;
-			a->stage = HS_DONE;
-			if (!mw__ask(s, m))
-				return;
-			struct sluice_action now = *a;
-			a->m = NULL;
-			a->err = a->tdata = a->payload = NULL;
-			auth__handshake(s, m, p, &now);
-			mw__clear(&now);
+			struct sluice_action now;
+			if (auth__ask(s, m, p, payload, plen, exp, HS_DONE, &now)) {
+				auth__handshake(s, m, p, &now);
+				mw__clear(&now);
+			}
 			return;
 		}
 		auth__set(s, payload, plen, exp);
@@ -399,15 +419,8 @@ void auth__authenticate(struct sluice_socket *s, struct io_msg *m, const struct 
 		int vr = n < 0 ? 0
 			       : auth__verify(srv, tok, (size_t)n, &payload, &plen, &exp, err,
 					      sizeof(err));
-		if (vr == TOKEN_ERR_NOT_BEFORE) {
-			/* good but early: an answer, not an error, and the client keeps it */
-			frame_begin(&f, 64 + strlen(err));
-			frame_lit(&f, "{\"rid\":");
-			frame_int(&f, p->cid);
-			frame_lit(&f, ",\"data\":{\"isAuthenticated\":false,\"authError\":");
-			frame_lit(&f, err);
-			frame_lit(&f, "}}");
-			socket__send_msg(s, frame_end(&f));
+		if (vr == TOKEN_ERR_NOT_BEFORE) { /* good but early */
+			auth__refused(s, p->cid, err, strlen(err));
 			return;
 		}
 		if (n < 0 || vr < 0) {
@@ -419,50 +432,25 @@ void auth__authenticate(struct sluice_socket *s, struct io_msg *m, const struct 
 					 "\"jwt must be provided\",\"isBadToken\":true}");
 			else if (n < 0)
 				snprintf(err, sizeof(err), "%s", AUTH_NOT_A_STRING);
-			frame_begin(&f, 32 + strlen(err));
-			frame_lit(&f, "{\"rid\":");
-			frame_int(&f, p->cid);
-			frame_lit(&f, ",\"error\":");
-			frame_lit(&f, err);
-			frame_lit(&f, "}");
-			socket__send_msg(s, frame_end(&f));
+			socket__error_json(s, p->cid, err, strlen(err));
 			auth__drop(s, false);
 			auth__send(s, "{\"event\":\"#removeAuthToken\"}");
 			return;
 		}
 		if (mw__hooked(srv, SLUICE_MW_AUTHENTICATE)) {
-			struct sluice_action *a = &s->act;
-			a->kind = SLUICE_MW_AUTHENTICATE;
-			a->p = *p;
-			a->in_batch = false;
-			a->sync_only = false;
-			a->payload = payload;
-			a->plen = plen;
-			a->exp = exp;
-			a->data = payload;
-			a->dlen = plen;
-			if (!mw__ask(s, m))
-				return;
-			struct sluice_action now = *a;
-			a->m = NULL;
-			a->err = a->tdata = a->payload = NULL;
-			auth__authenticate(s, m, p, &now);
-			mw__clear(&now);
+			struct sluice_action now;
+			if (auth__ask(s, m, p, payload, plen, exp, 0, &now)) {
+				auth__authenticate(s, m, p, &now);
+				mw__clear(&now);
+			}
 			return;
 		}
 		auth__set(s, payload, plen, exp);
 		free(payload);
 	} else if (d->decision == ACT_BLOCK || d->decision == ACT_SILENT) {
-		/* refused by the hook: an answer (not an error), the token kept */
-		size_t n;
+		size_t n; /* refused by the hook: an answer, not an error */
 		const char *err = mw__error(d, &n);
-		frame_begin(&f, 64 + n);
-		frame_lit(&f, "{\"rid\":");
-		frame_int(&f, p->cid);
-		frame_lit(&f, ",\"data\":{\"isAuthenticated\":false,\"authError\":");
-		frame_put(&f, err, n);
-		frame_lit(&f, "}}");
-		socket__send_msg(s, frame_end(&f));
+		auth__refused(s, p->cid, err, n);
 		return;
 	} else {
 		auth__set(s, d->payload, d->plen, d->exp);
@@ -482,9 +470,6 @@ int sluice_socket_set_auth_token(struct sluice_socket *s, const char *payload, s
 	struct sluice_server *srv = s->srv;
 	char *jwt = NULL;
 	size_t jlen = 0;
-	int64_t exp = 0;
-	const char *v;
-	size_t vl;
 	int rc;
 
 	if (atomic_load_explicit(&s->closed, memory_order_relaxed)) /* relaxed: own field */
@@ -497,19 +482,12 @@ int sluice_socket_set_auth_token(struct sluice_socket *s, const char *payload, s
 		io_conn_close(s->c, SLUICE_CLOSE_AUTH_SIGN, "Server failed to sign auth token");
 		return -EKEYREJECTED;
 	}
-	/* the payload as the token carries it, exp included */
-	if (sluice_json_member(payload, len, "exp", &v, &vl) == 0)
-		sluice_json_int(v, vl, &exp);
-	else
-		exp = auth__now_s() + srv->o.auth_default_expiry_s;
-	{
-		struct token_claims cl;
-		if (token_verify(srv->keys, jwt, jlen, auth__now_s(), &cl) == 0) {
-			auth__set(s, cl.payload, cl.len, cl.has_exp ? cl.exp : 0);
-			free(cl.payload);
-		} else {
-			auth__set(s, payload, len, exp);
-		}
+	/* the socket's payload is the token's, iat and exp included; a payload
+	 * whose own exp (or nbf) makes the token invalid now authenticates nothing */
+	struct token_claims cl;
+	if (token_verify(srv->keys, jwt, jlen, auth__now_s(), &cl) == 0) {
+		auth__set(s, cl.payload, cl.len, cl.has_exp ? cl.exp : 0);
+		free(cl.payload);
 	}
 	struct frame f;
 	frame_begin(&f, 48 + jlen);

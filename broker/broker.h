@@ -193,11 +193,16 @@ void socket__timers(struct bworker *w);
  * worker, else as a frame. 0, -EPIPE, -ENOBUFS, -ENOMEM. */
 int socket__send(struct sluice_socket *s, const uint8_t *json, size_t len);
 int socket__send_msg(struct sluice_socket *s, struct io_msg *m);
+/* {"rid":rid,"error":<json>} */
+void socket__error_json(struct sluice_socket *s, int64_t rid, const char *json, size_t len);
 
 /* middleware.c */
 /* Asks the hook of a->kind (a filled by the caller, a == &s->act); true when
  * decided now (act on a->decision), false when the socket now waits. */
 bool mw__ask(struct sluice_socket *s, struct io_msg *m);
+/* Moves s->act's decision and what it holds into *d (the caller then
+ * acts and mw__clear()s d); s->act is left empty for the next ask. */
+void mw__take(struct sluice_socket *s, struct sluice_action *d);
 /* Frees what a decision holds, keeps the action reusable. */
 void mw__clear(struct sluice_action *a);
 /* The error JSON for a blocked action (a->err, or the silent one). */

@@ -95,24 +95,34 @@ void mw__resume_all(struct bworker *w)
 		socket__resume(s);
 }
 
+
+/* The action's contents forgotten (not freed): empty, reusable. */
+static void mw__empty(struct sluice_action *a)
+{
+	a->err = a->tdata = a->names = a->payload = NULL;
+	a->m = NULL;
+	a->event = a->channel = NULL;
+	a->data = NULL;
+	a->dlen = a->tlen = a->plen = 0;
+	a->close_code = 0;
+	a->stage = 0;
+	a->raw = false;
+}
+
 void mw__clear(struct sluice_action *a)
 {
 	free(a->err);
 	free(a->tdata);
 	free(a->names);
 	free(a->payload);
-	a->err = a->tdata = a->names = a->payload = NULL;
-	a->tlen = a->plen = 0;
-	a->event = a->channel = NULL;
-	a->data = NULL;
-	a->dlen = 0;
-	a->stage = 0;
-	a->raw = false;
-	a->close_code = 0;
-	if (a->m) {
-		io_msg_free(a->m);
-		a->m = NULL;
-	}
+	io_msg_free(a->m);
+	mw__empty(a);
+}
+
+void mw__take(struct sluice_socket *s, struct sluice_action *d)
+{
+	*d = s->act;
+	mw__empty(&s->act);
 }
 
 const char *mw__error(const struct sluice_action *a, size_t *len)

@@ -152,7 +152,7 @@ static void socket__ack(struct sluice_socket *s, int64_t rid)
 }
 
 /* {"rid":N,"error":<json>} */
-static void socket__error_json(struct sluice_socket *s, int64_t rid, const char *json, size_t len)
+void socket__error_json(struct sluice_socket *s, int64_t rid, const char *json, size_t len)
 {
 	struct frame f;
 
@@ -165,18 +165,20 @@ static void socket__error_json(struct sluice_socket *s, int64_t rid, const char 
 	socket__send_msg(s, frame_end(&f));
 }
 
-/* s->act after its contents were moved to a local copy: empty, reusable. */
-static void socket__act_reset(struct sluice_socket *s)
+/* When a's decision blocks the packet: answers p's cid (if any) with the
+ * error and returns true. */
+static bool socket__blocked(struct sluice_socket *s, const struct packet *p,
+			    const struct sluice_action *a)
 {
-	struct sluice_action *a = &s->act;
+	size_t n;
+	const char *err;
 
-	a->err = a->tdata = a->names = a->payload = NULL;
-	a->m = NULL;
-	a->event = a->channel = NULL;
-	a->data = NULL;
-	a->dlen = a->tlen = a->plen = 0;
-	a->stage = 0;
-	a->raw = false;
+	if (!a || (a->decision != ACT_BLOCK && a->decision != ACT_SILENT))
+		return false;
+	err = mw__error(a, &n);
+	if (p->has_cid)
+		socket__error_json(s, p->cid, err, n);
+	return true;
 }
 
 /* ---- names ---- */
@@ -326,21 +328,17 @@ static bool socket__needs_auth(const struct sluice_socket *s, const char *rules,
 }
 
 /* The subscription itself, once allowed (a: the hook's decision, or NULL). */
-static void socket__subscribe_do(struct sluice_socket *s, const uint8_t *buf,
-				 const struct packet *p, const struct sluice_action *a)
+static void socket__subscribe_do(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+				 const struct sluice_action *a)
 {
 	struct sluice_server *srv = s->srv;
+	const uint8_t *buf = m->data;
 	char tmp[512], *heap;
 	const char *name;
 	long len;
 
-	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
-		size_t n;
-		const char *err = mw__error(a, &n);
-		if (p->has_cid)
-			socket__error_json(s, p->cid, err, n);
+	if (socket__blocked(s, p, a))
 		return;
-	}
 	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
 	if (len < 0) {
 		if (p->has_cid)
@@ -385,42 +383,58 @@ out:
 	free(heap);
 }
 
-static void socket__subscribe(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+typedef void socket__do_fn(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+			   const struct sluice_action *a);
+
+/*
+ * What stands between a #subscribe or #publish (whose channel is there) and
+ * its doing: the access rule of the options (an unauthenticated socket on a
+ * matching channel gets AuthRequiredError), then the hook of kind, which
+ * sees data. Without either, straight to act.
+ */
+static void socket__channel_gate(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
+				 enum sluice_mw kind, const char *rules, const char *refusal,
+				 struct packet_span data, socket__do_fn *act)
 {
-	struct sluice_server *srv = s->srv;
 	const uint8_t *buf = m->data;
 	char tmp[512], *heap;
 	const char *name;
 	long len;
 
+	if (!rules[0] && !mw__hooked(s->srv, kind)) {
+		act(s, m, p, NULL);
+		return;
+	}
+	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
+	if (len >= 0 && socket__needs_auth(s, rules, name, (size_t)len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, SLUICE_AUTH_REQUIRED, refusal);
+	} else if (len < 0 || !mw__hooked(s->srv, kind)) {
+		act(s, m, p, NULL);
+	} else if (!socket__act(s, kind, m, p, NULL, 0, name, (size_t)len,
+				packet_has(data) ? buf + data.off : NULL, data.len)) {
+		if (p->has_cid)
+			socket__error(s, p->cid, "BrokerError", "out of memory");
+	} else if (mw__ask(s, m)) {
+		struct sluice_action d;
+		mw__take(s, &d);
+		act(s, m, p, &d);
+		mw__clear(&d);
+	}
+	free(heap);
+}
+
+static void socket__subscribe(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
+{
 	if (!p->has_channel) {
 		if (p->has_cid)
 			socket__error(s, p->cid, "InvalidActionError",
 				      "Subscribe channel name was malformatted");
 		return;
 	}
-	if (!srv->o.subscribe_auth_channels[0] && !mw__hooked(srv, SLUICE_MW_SUBSCRIBE)) {
-		socket__subscribe_do(s, buf, p, NULL);
-		return;
-	}
-	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
-	if (len >= 0 && socket__needs_auth(s, srv->o.subscribe_auth_channels, name, (size_t)len)) {
-		if (p->has_cid)
-			socket__error(s, p->cid, SLUICE_AUTH_REQUIRED,
-				      "The channel needs an authenticated socket to subscribe");
-	} else if (len < 0 || !mw__hooked(srv, SLUICE_MW_SUBSCRIBE)) {
-		socket__subscribe_do(s, buf, p, NULL);
-	} else if (!socket__act(s, SLUICE_MW_SUBSCRIBE, m, p, NULL, 0, name, (size_t)len,
-				packet_has(p->data) ? buf + p->data.off : NULL, p->data.len)) {
-		if (p->has_cid)
-			socket__error(s, p->cid, "BrokerError", "Failed to subscribe: out of memory");
-	} else if (mw__ask(s, m)) {
-		struct sluice_action d = s->act;
-		socket__act_reset(s);
-		socket__subscribe_do(s, buf, p, &d);
-		mw__clear(&d);
-	}
-	free(heap);
+	socket__channel_gate(s, m, p, SLUICE_MW_SUBSCRIBE, s->srv->o.subscribe_auth_channels,
+			     "The channel needs an authenticated socket to subscribe", p->data,
+			     socket__subscribe_do);
 }
 
 static void socket__unsubscribe(struct sluice_socket *s, const uint8_t *buf,
@@ -553,20 +567,16 @@ static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, cons
 	return n;
 }
 
-static void socket__publish_do(struct sluice_socket *s, const uint8_t *buf, const struct packet *p,
+static void socket__publish_do(struct sluice_socket *s, struct io_msg *m, const struct packet *p,
 			       const struct sluice_action *a)
 {
+	const uint8_t *buf = m->data;
 	char tmp[512], *heap;
 	const char *name;
 	long len;
 
-	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
-		size_t n;
-		const char *err = mw__error(a, &n);
-		if (p->has_cid)
-			socket__error_json(s, p->cid, err, n);
+	if (socket__blocked(s, p, a))
 		return;
-	}
 	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
 	if (len >= 0) {
 		const uint8_t *data = packet_has(p->inner) ? buf + p->inner.off : NULL;
@@ -584,13 +594,7 @@ static void socket__publish_do(struct sluice_socket *s, const uint8_t *buf, cons
 
 static void socket__publish(struct sluice_socket *s, struct io_msg *m, const struct packet *p)
 {
-	struct sluice_server *srv = s->srv;
-	const uint8_t *buf = m->data;
-	char tmp[512], *heap;
-	const char *name;
-	long len;
-
-	if (!srv->o.allow_client_publish) {
+	if (!s->srv->o.allow_client_publish) {
 		if (p->has_cid)
 			socket__error(s, p->cid, "InvalidActionError",
 				      "Client publish feature is disabled");
@@ -602,28 +606,9 @@ static void socket__publish(struct sluice_socket *s, struct io_msg *m, const str
 				      "Publish channel name was malformatted");
 		return;
 	}
-	if (!srv->o.publish_auth_channels[0] && !mw__hooked(srv, SLUICE_MW_PUBLISH_IN)) {
-		socket__publish_do(s, buf, p, NULL);
-		return;
-	}
-	len = socket__text(buf, p->channel, p->channel_esc, tmp, sizeof(tmp), &name, &heap);
-	if (len >= 0 && socket__needs_auth(s, srv->o.publish_auth_channels, name, (size_t)len)) {
-		if (p->has_cid)
-			socket__error(s, p->cid, SLUICE_AUTH_REQUIRED,
-				      "The channel needs an authenticated socket to publish");
-	} else if (len < 0 || !mw__hooked(srv, SLUICE_MW_PUBLISH_IN)) {
-		socket__publish_do(s, buf, p, NULL);
-	} else if (!socket__act(s, SLUICE_MW_PUBLISH_IN, m, p, NULL, 0, name, (size_t)len,
-				packet_has(p->inner) ? buf + p->inner.off : NULL, p->inner.len)) {
-		if (p->has_cid)
-			socket__error(s, p->cid, "BrokerError", "Failed to publish: out of memory");
-	} else if (mw__ask(s, m)) {
-		struct sluice_action d = s->act;
-		socket__act_reset(s);
-		socket__publish_do(s, buf, p, &d);
-		mw__clear(&d);
-	}
-	free(heap);
+	socket__channel_gate(s, m, p, SLUICE_MW_PUBLISH_IN, s->srv->o.publish_auth_channels,
+			     "The channel needs an authenticated socket to publish", p->inner,
+			     socket__publish_do);
 }
 
 int sluice_publish(struct sluice_server *srv, const char *channel, const char *data, size_t len)
@@ -834,13 +819,8 @@ static void socket__app_do(struct sluice_socket *s, struct io_msg *m, const stru
 	const uint8_t *data = packet_has(p->data) ? buf + p->data.off : NULL;
 	size_t dlen = p->data.len;
 
-	if (a && (a->decision == ACT_BLOCK || a->decision == ACT_SILENT)) {
-		size_t n;
-		const char *err = mw__error(a, &n);
-		if (p->has_cid)
-			socket__error_json(s, p->cid, err, n);
+	if (socket__blocked(s, p, a))
 		return;
-	}
 	if (a && a->decision == ACT_TRANSFORM) {
 		data = (const uint8_t *)a->tdata;
 		dlen = a->tlen;
@@ -874,8 +854,8 @@ static void socket__app_event(struct sluice_socket *s, struct io_msg *m, const s
 		if (p->has_cid)
 			socket__error(s, p->cid, "BrokerError", "out of memory");
 	} else if (mw__ask(s, m)) {
-		struct sluice_action d = s->act;
-		socket__act_reset(s);
+		struct sluice_action d;
+		mw__take(s, &d);
 		socket__app_do(s, m, p, name, len, &d);
 		mw__clear(&d);
 	}
@@ -1005,8 +985,8 @@ static void socket__process(struct sluice_socket *s, struct io_msg *m)
 		io_msg_free(m); /* the action holds it while it waits */
 		if (!now)
 			return;
-		struct sluice_action d = s->act;
-		socket__act_reset(s);
+		struct sluice_action d;
+		mw__take(s, &d);
 		m = socket__raw_decided(&d);
 		mw__clear(&d);
 		if (!m)
@@ -1066,11 +1046,12 @@ bool socket__holding(struct io_conn *c)
 
 void socket__resume(struct sluice_socket *s)
 {
-	struct sluice_action d = s->act;
-	struct io_msg *m = d.m;
+	struct sluice_action d;
+	struct io_msg *m;
 
 	s->held = false;
-	socket__act_reset(s);
+	mw__take(s, &d);
+	m = d.m;
 	if (d.raw) {
 		struct io_msg *x = socket__raw_decided(&d);
 		if (x) {
@@ -1083,9 +1064,9 @@ void socket__resume(struct sluice_socket *s)
 		else if (d.kind == SLUICE_MW_AUTHENTICATE)
 			auth__authenticate(s, m, &d.p, &d);
 		else if (d.kind == SLUICE_MW_SUBSCRIBE)
-			socket__subscribe_do(s, m->data, &d.p, &d);
+			socket__subscribe_do(s, m, &d.p, &d);
 		else if (d.kind == SLUICE_MW_PUBLISH_IN)
-			socket__publish_do(s, m->data, &d.p, &d);
+			socket__publish_do(s, m, &d.p, &d);
 		else
 			socket__app_do(s, m, &d.p, d.event, (long)strlen(d.event), &d);
 		if (d.in_batch && !s->held)

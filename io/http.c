@@ -587,3 +587,8 @@ int http_check_upgrade_response(const char *head, size_t len, const char *key, c
 	}
 	return 0;
 }
+
+void http_ws_client_key(const uint8_t nonce[16], char out[25])
+{
+	EVP_EncodeBlock((unsigned char *)out, nonce, 16); /* 24 characters and a NUL */
+}

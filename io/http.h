@@ -141,6 +141,10 @@ int http_ws_accept(const char *key, size_t key_len, char out[HTTP_WS_ACCEPT_LEN 
  */
 int http_upgrade_response(char *out, size_t cap, const struct http_request *req);
 
+/* The client side: Sec-WebSocket-Key for a 16-byte nonce (base64, 24
+ * characters and a NUL). */
+void http_ws_client_key(const uint8_t nonce[16], char out[25]);
+
 /*
  * The client side of the upgrade, for load generators and tests: checks that
  * head[0, len) (the server's response head) has status 101 and a

@@ -67,27 +67,6 @@ static void seq_tail(uint64_t seq, unsigned conn_id, uint8_t out[ECHO_SEQ_LEN])
 	hex8((uint32_t)seq * 0x9E3779B1u ^ (conn_id * 0x85EBCA77u), out);
 }
 
-static void base64_16(const uint8_t in[16], char out[25])
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < 15; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = tab[v >> 6 & 63];
-		out[o++] = tab[v & 63];
-	}
-	out[o++] = tab[in[15] >> 2];
-	out[o++] = tab[(in[15] & 3) << 4];
-	out[o++] = '=';
-	out[o++] = '=';
-	out[o] = '\0';
-}
-
 static int random_bytes(void *p, size_t n)
 {
 	for (size_t got = 0; got < n;) {
@@ -164,7 +143,7 @@ static int conn_upgrade(struct echo_ctx *ctx, struct echo_conn *c)
 
 	if (random_bytes(nonce, sizeof(nonce)) < 0)
 		return fail(ctx, c, "getrandom: %s", strerror(errno));
-	base64_16(nonce, key);
+	http_ws_client_key(nonce, key);
 	n = snprintf(buf, sizeof(buf),
 		     "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\n"
 		     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

@@ -101,27 +101,6 @@ static uint32_t next_key(struct scb_conn *c)
 	return (uint32_t)(x >> 16);
 }
 
-static void base64_16(const uint8_t in[16], char out[25])
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-
-	for (size_t i = 0; i < 15; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = tab[v >> 6 & 63];
-		out[o++] = tab[v & 63];
-	}
-	out[o++] = tab[in[15] >> 2];
-	out[o++] = tab[(in[15] & 3) << 4];
-	out[o++] = '=';
-	out[o++] = '=';
-	out[o] = '\0';
-}
-
 /* ---- the loop ------------------------------------------------------------ */
 
 int scb_loop_init(struct scb_loop *l, const struct scb_target *t, const struct scb_ops *ops,
@@ -424,7 +403,7 @@ int scb_conn_start(struct scb_loop *l, struct scb_conn *c, unsigned id)
 	if (random_bytes(nonce, sizeof(nonce)) < 0 || random_bytes(&c->rng, sizeof(c->rng)) < 0)
 		return scb_fail(l, c, "getrandom: %s", strerror(errno));
 	c->rng |= 1; /* xorshift never leaves 0 */
-	base64_16(nonce, c->key);
+	http_ws_client_key(nonce, c->key);
 
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)

@@ -493,3 +493,12 @@ Test(http, client_checks_the_upgrade_response)
 			  detail);
 	}
 }
+
+/* The client's key: RFC 6455 1.3's nonce "the sample nonce". */
+Test(http, client_key_of_a_nonce)
+{
+	char key[25];
+
+	http_ws_client_key((const uint8_t *)"the sample nonce", key);
+	cr_assert_str_eq(key, "dGhlIHNhbXBsZSBub25jZQ==");
+}
