@@ -37,9 +37,19 @@ struct worker_ops;
 struct token_keys;
 struct channel_table;
 
+/* A handler's cursors on one worker: items handed to it, and finished
+ * (procedures: answered, from any thread). started: that worker only. */
+struct hstat {
+	_Atomic uint64_t started, done;
+} __attribute__((aligned(64)));
+
+/* The gauges a socket's worker keeps in its io_conn for other threads. */
+enum { GAUGE_REQ_STARTED = 0, GAUGE_REQ_DONE = 1, GAUGE_SUBS = 2 };
+
 /* A registered procedure or receiver. */
 struct handler {
 	struct handler *next;
+	struct hstat *stats;            /* per worker (nworkers) */
 	sluice_procedure_fn *proc;
 	sluice_receiver_fn *recv;
 	void *ctx;
@@ -114,6 +124,10 @@ struct sluice_server {
 	bool started;
 	struct token_keys *keys;      /* auth: read-only after create */
 	struct worker_ops wops;       /* the workers' ops (worker.h) */
+	_Atomic uint64_t channel_kills; /* channel backlogs killed by channel_backlog_limit */
+	_Atomic uint64_t foreign_publishes; /* sluice_publish off the workers (under foreign_lock) */
+	struct stats *stats;          /* the stats thread, or NULL */
+	uint64_t started_ms;
 };
 
 /* A server invoke waiting for the client's answer. */
@@ -145,6 +159,7 @@ struct sluice_socket {
 	bool batching;                /* [w] */
 	struct sluice_socket *dead_next; /* the worker's retire list */
 	struct sluice_action act;     /* [w] the pending inbound decision */
+	uint64_t req_started;         /* [w] requests handed to procedures */
 	bool held;                    /* [w] waiting for act: packets wait too */
 	uint64_t auth_deadline_ms;    /* [w] when the token expires (monotonic), or 0 */
 	struct io_msg *backlog;       /* [w] messages taken while held, in order */
@@ -174,6 +189,8 @@ struct bworker {
 	uint32_t ntimed, timed_cap;
 	struct mpsc resumed;          /* held sockets whose decision came from elsewhere */
 	const struct worker_ops *ops; /* to drain a resumed socket's connection */
+	/* cursors: this worker writes them, any thread reads (stats) */
+	_Atomic uint64_t loops, msgs, publishes;
 };
 
 /* server.c */
@@ -212,6 +229,13 @@ static inline bool mw__hooked(const struct sluice_server *srv, enum sluice_mw ki
 {
 	return srv->mw_mask & kind;
 }
+
+/* socket.c, for request.c: counts a request; over backpressure_limit closes 4101 */
+void socket__req_started(struct sluice_socket *s);
+
+/* stats.c: the stats thread (stats socket, /metrics); 0 or -errno */
+int stats__start(struct sluice_server *srv);
+void stats__stop(struct sluice_server *srv);
 
 /* socket.c, for middleware.c, auth.c and server.c */
 void socket__resume(struct sluice_socket *s);

@@ -22,6 +22,7 @@
 #define STRIPES 64
 
 struct channel_table {
+	struct io_server *ios;  /* tallies come from it; NULL: none */
 	uint64_t mask;
 	_Atomic uint64_t count;
 	pthread_mutex_t locks[STRIPES];
@@ -45,6 +46,20 @@ int channel_table_create(uint32_t buckets, struct channel_table **out)
 	return 0;
 }
 
+void channel_table_tallies(struct channel_table *t, struct io_server *ios)
+{
+	t->ios = ios;
+}
+
+void channel_each(struct channel_table *t, int (*fn)(struct channel *ch, void *ctx), void *ctx)
+{
+	for (uint64_t i = 0; i <= t->mask; i++)
+		for (struct channel *ch = epoch_load((void *_Atomic *)&t->buckets[i]); ch;
+		     ch = epoch_load((void *_Atomic *)&ch->next))
+			if (fn(ch, ctx))
+				return;
+}
+
 void channel_table_destroy(struct channel_table *t)
 {
 	if (!t)
@@ -54,6 +69,7 @@ void channel_table_destroy(struct channel_table *t)
 		while (ch) {
 			struct channel *next = atomic_load_explicit(&ch->next, memory_order_relaxed);
 			free(atomic_load_explicit(&ch->subs, memory_order_relaxed));
+			io_tally_put(ch->tally);
 			free(ch);
 			ch = next;
 		}
@@ -98,10 +114,12 @@ static void channel__free(epoch_entry_t *e)
 	struct channel *ch = (struct channel *)((char *)e - offsetof(struct channel, entry));
 
 	free(atomic_load_explicit(&ch->subs, memory_order_relaxed));
+	io_tally_put(ch->tally); /* frames still queued hold their own */
 	free(ch);
 }
 
-static struct channel *channel__new(const char *name, size_t len, uint64_t hash)
+static struct channel *channel__new(struct channel_table *t, const char *name, size_t len,
+				    uint64_t hash)
 {
 	size_t esc = frame_str_len(name, len);
 	struct channel *ch = calloc(1, sizeof(*ch) + len + 1 + esc);
@@ -129,6 +147,11 @@ static struct channel *channel__new(const char *name, size_t len, uint64_t hash)
 	io_msg_free(f.m);
 	ch->esc_len = (uint32_t)esc;
 	atomic_init(&ch->subs, none);
+	if (t->ios && io_tally_new(t->ios, &ch->tally) < 0) {
+		free(ch);
+		free(none);
+		return NULL;
+	}
 	return ch;
 }
 
@@ -148,7 +171,7 @@ int channel_subscribe(struct channel_table *t, struct epoch_rec *rec, const char
 		if (ch->hash == hash && ch->len == len && memcmp(ch->name, name, len) == 0)
 			break;
 	if (!ch) {
-		ch = channel__new(name, len, hash);
+		ch = channel__new(t, name, len, hash);
 		if (!ch) {
 			rc = -ENOMEM;
 			goto out;

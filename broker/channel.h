@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "epoch.h"
+#include "io.h"
 
 struct sluice_socket;
 
@@ -39,6 +40,7 @@ struct channel {
 	epoch_entry_t entry;
 	struct channel *_Atomic next;
 	struct subs *_Atomic subs;   /* never NULL while linked */
+	struct io_tally *tally;      /* where its publishes went (NULL: no io server) */
 	uint64_t hash;
 	uint32_t len;                /* of name */
 	uint32_t esc_len;            /* of esc, quotes included */
@@ -50,6 +52,12 @@ struct channel_table;
 
 /* buckets: rounded up to a power of two. 0 or -ENOMEM. */
 int channel_table_create(uint32_t buckets, struct channel_table **out);
+
+/* Gives each new channel a tally of ios (channel_table_create leaves none). */
+void channel_table_tallies(struct channel_table *t, struct io_server *ios);
+
+/* Calls fn for every channel until it returns non-zero. Inside an epoch section. */
+void channel_each(struct channel_table *t, int (*fn)(struct channel *ch, void *ctx), void *ctx);
 
 /* Frees every channel; no reader or writer is left. NULL: no-op. */
 void channel_table_destroy(struct channel_table *t);

@@ -16,7 +16,9 @@
 #include "io.h"
 #include "sluice.h"
 
-enum opt_kind { OPT_STR, OPT_U16, OPT_U32, OPT_U64, OPT_INT, OPT_BOOL, OPT_URING, OPT_PROTO };
+enum opt_kind {
+	OPT_STR, OPT_U16, OPT_U32, OPT_U64, OPT_INT, OPT_BOOL, OPT_URING, OPT_PROTO, OPT_SLOW, OPT_MODE
+};
 
 struct opt {
 	const char *name;
@@ -82,6 +84,27 @@ static const struct opt opts[] = {
 	{"busy-poll", OPT_U32, F(busy_poll_us), 0, 1000000, "US",
 	 "a reactor looks for work this long before it sleeps: waking a\nsleeping thread costs "
 	 "more than a round trip; 0 sleeps at once"},
+	{"slow-consumer-policy", OPT_SLOW, F(slow_policy), 0, 1, "POLICY",
+	 "when a socket's outbound-ring or outbound-limit is reached:\ndisconnect (close 4100) or "
+	 "drop-oldest (drop its oldest queued\nmessages, counted in slow_consumer_drops)"},
+	{"backpressure-limit", OPT_U64, F(backpressure_limit), 0, UINT64_MAX, "N",
+	 "messages any one stream of a socket may hold (inbound, outbound,\npending requests); "
+	 "past it the socket is closed with 4101; 0 is off"},
+	{"inbound-rate", OPT_U32, F(inbound_rate), 0, UINT32_MAX, "N",
+	 "messages a second one socket may send (token bucket); past it the\nsocket is closed "
+	 "with 4102; 0 is off"},
+	{"inbound-burst", OPT_U32, F(inbound_burst), 1, UINT32_MAX, "N",
+	 "messages one socket may send at once above --inbound-rate"},
+	{"channel-backlog-limit", OPT_U64, F(channel_backlog_limit), 0, UINT64_MAX, "N",
+	 "messages of one channel queued for its subscribers; past it the\nchannel's backlog is "
+	 "killed (dropped, counted); 0 is off"},
+	{"stats-socket", OPT_STR, F(stats_socket), 0, 0, "PATH",
+	 "Unix socket of the stats commands (sluicectl); empty: none"},
+	{"stats-socket-mode", OPT_MODE, F(stats_mode), 0, 0777, "OCTAL",
+	 "permissions of the stats socket"},
+	{"metrics-listen", OPT_STR, F(metrics_listen), 0, 0, "ADDR:PORT",
+	 "serve Prometheus metrics at GET /metrics here (port 0: the\nkernel picks; show info "
+	 "tells); empty: none"},
 	{"auth-algorithm", OPT_STR, F(auth_algorithm), 0, 0, "ALG",
 	 "JWT algorithm: HS256 (a shared secret), RS256 or ES256 (key files)"},
 	{"auth-key", OPT_STR, F(auth_key), 0, 0, "SECRET",
@@ -132,6 +155,9 @@ void sluice_options_defaults(struct sluice_options *o)
 		.recv_buffers = io.recv_buffers,
 		.uring_mode = io.uring_mode,
 		.busy_poll_us = io.busy_poll_us,
+		.inbound_burst = 1000,
+		.channel_backlog_limit = 100000,
+		.stats_mode = 0600,
 		.auth_algorithm = "HS256",
 		.auth_default_expiry_s = 86400,
 	};
@@ -208,6 +234,22 @@ static int options__apply(struct sluice_options *o, const struct opt *op, const 
 		return options__err(err, errlen, "--%s: '%s' is not defer, coop or plain", op->name,
 				    v);
 	}
+	case OPT_SLOW:
+		if (strcmp(v, "disconnect") == 0 || strcmp(v, "drop-oldest") == 0) {
+			*(int *)p = v[0] == 'd' && v[1] == 'r' ? SLUICE_SLOW_DROP_OLDEST
+							    : SLUICE_SLOW_DISCONNECT;
+			return 0;
+		}
+		return options__err(err, errlen, "--%s: '%s' is not disconnect or drop-oldest",
+				    op->name, v);
+	case OPT_MODE:
+		errno = 0;
+		n = strtoull(v, &end, 8);
+		if (*v < '0' || *v > '7' || *end || errno || n > op->max)
+			return options__err(err, errlen, "--%s: '%s' is not an octal mode like 0600",
+					    op->name, v);
+		*(uint32_t *)p = (uint32_t)n;
+		return 0;
 	default:
 		break;
 	}
@@ -372,6 +414,10 @@ static void options__default(const struct sluice_options *d, const struct opt *o
 	case OPT_STR: snprintf(out, n, "%s", p); break;
 	case OPT_BOOL: snprintf(out, n, "%s", *(const bool *)p ? "true" : "false"); break;
 	case OPT_URING: snprintf(out, n, "defer"); break;
+	case OPT_SLOW:
+		snprintf(out, n, "%s", *(const int *)p ? "drop-oldest" : "disconnect");
+		break;
+	case OPT_MODE: snprintf(out, n, "0%o", *(const uint32_t *)p); break;
 	case OPT_U16: snprintf(out, n, "%u", *(const uint16_t *)p); break;
 	case OPT_U32: snprintf(out, n, "%u", *(const uint32_t *)p); break;
 	case OPT_U64: snprintf(out, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;

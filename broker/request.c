@@ -17,6 +17,7 @@
 
 struct sluice_request {
 	struct sluice_socket *s;
+	struct hstat *hs;       /* the procedure's cursors on the worker that started it */
 	struct io_msg *m;       /* holds data */
 	int64_t cid;
 	const char *data;
@@ -46,6 +47,7 @@ void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct han
 		return;
 	}
 	req->s = s;
+	req->hs = &h->stats[s->w->index];
 	req->m = m;
 	req->cid = cid;
 	req->data = (const char *)data;
@@ -58,6 +60,10 @@ void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct han
 	}
 	io_msg_hold(m, 1);
 	socket__ref(s);
+	/* cursors: started by this worker alone; done by whichever thread answers */
+	uint64_t started = atomic_load_explicit(&req->hs->started, memory_order_relaxed) + 1;
+	atomic_store_explicit(&req->hs->started, started, memory_order_relaxed);
+	socket__req_started(s);
 	h->proc(req, h->ctx);
 }
 
@@ -94,6 +100,8 @@ static int request__answer(struct sluice_request *req, const char *key, const ch
 	}
 	frame_lit(&f, "}");
 	rc = socket__send_msg(s, frame_end(&f));
+	atomic_fetch_add_explicit(&req->hs->done, 1, memory_order_relaxed);
+	io_conn_gauge_add(s->c, GAUGE_REQ_DONE, 1);
 	io_msg_free(req->m);
 	free(req);
 	socket__unref(s);

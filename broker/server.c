@@ -76,6 +76,12 @@ static int server__register(struct sluice_server *srv, const char *event,
 	x = calloc(1, sizeof(*x) + len + 1);
 	if (!x)
 		return -ENOMEM;
+	x->stats = aligned_alloc(64, (size_t)srv->nworkers * sizeof(struct hstat));
+	if (!x->stats) {
+		free(x);
+		return -ENOMEM;
+	}
+	memset(x->stats, 0, (size_t)srv->nworkers * sizeof(struct hstat));
 	x->proc = proc;
 	x->recv = recv;
 	x->ctx = ctx;
@@ -140,6 +146,10 @@ static void *server__begin(void *ctx, int index)
 
 static void server__message(void *local, struct io_conn *c, struct io_msg *m)
 {
+	struct bworker *w = local;
+
+	atomic_store_explicit(&w->msgs, atomic_load_explicit(&w->msgs, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	socket__message(local, c, m);
 }
 
@@ -160,6 +170,8 @@ static int server__turn(void *local)
 	uint64_t wait;
 
 	w->now_ms = server__now_ms();
+	atomic_store_explicit(&w->loops, atomic_load_explicit(&w->loops, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 	mw__resume_all(w);
 	socket__reap(w);
 	if (w->now_ms >= w->next_timer_ms)
@@ -218,6 +230,11 @@ static void server__io_config(const struct sluice_options *o, struct io_config *
 	io->recv_buffers = o->recv_buffers;
 	io->uring_mode = o->uring_mode;
 	io->busy_poll_us = o->busy_poll_us;
+	io->slow_policy = o->slow_policy == SLUICE_SLOW_DROP_OLDEST ? IO_SLOW_DROP_OLDEST
+								     : IO_SLOW_DISCONNECT;
+	io->backpressure_limit = o->backpressure_limit;
+	io->inbound_rate = o->inbound_rate;
+	io->inbound_burst = o->inbound_burst ? o->inbound_burst : 1;
 	if (o->echo)
 		return; /* the transport alone: no keep-alive, no handshake deadline */
 	if (!o->ping_timeout_disabled) {
@@ -262,6 +279,7 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 	srv->id_prefix[4] = '-';
 	if (channel_table_create(1u << 16, &srv->channels) < 0)
 		goto fail;
+	srv->started_ms = server__now_ms();
 	if (!o->echo && auth__init(srv, NULL, 0) < 0) {
 		rc = -EINVAL;
 		goto fail;
@@ -272,6 +290,7 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 	rc = io_server_create(&srv->io, &srv->ios);
 	if (rc < 0)
 		goto fail;
+	channel_table_tallies(srv->channels, srv->ios);
 	srv->nworkers = srv->io.workers > 0 ? srv->io.workers : 1;
 	srv->bw = calloc((size_t)srv->nworkers, sizeof(srv->bw[0]));
 	if (!srv->bw) {
@@ -326,7 +345,10 @@ int sluice_server_start(struct sluice_server *srv)
 	if (rc < 0)
 		return rc;
 	rc = io_server_start(srv->ios);
+	if (rc == 0)
+		rc = stats__start(srv);
 	if (rc < 0) {
+		io_server_stop(srv->ios);
 		workers_stop(srv->ws);
 		srv->ws = NULL;
 	}
@@ -337,6 +359,7 @@ void sluice_server_stop(struct sluice_server *srv)
 {
 	if (!srv->started || !srv->ws)
 		return;
+	stats__stop(srv);
 	io_server_stop(srv->ios); /* the workers drain meanwhile */
 	workers_stop(srv->ws);
 	srv->ws = NULL;
@@ -368,6 +391,7 @@ void sluice_server_destroy(struct sluice_server *srv)
 	for (int i = 0; i < HANDLER_BUCKETS; i++) {
 		for (struct handler *x = srv->handlers[i], *next; x; x = next) {
 			next = x->next;
+			free(x->stats);
 			free(x);
 		}
 	}

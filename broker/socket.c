@@ -247,6 +247,7 @@ static void socket__drop_sub(struct sluice_socket *s, uint32_t i)
 		srv->on_unsubscription(s, ch->name, srv->on_unsubscription_ctx);
 	channel_unsubscribe(srv->channels, s->w->rec, ch, s);
 	s->subs[i] = s->subs[--s->nsubs];
+	io_conn_gauge_set(s->c, GAUGE_SUBS, s->nsubs);
 }
 
 /*
@@ -370,6 +371,7 @@ static void socket__subscribe_do(struct sluice_socket *s, struct io_msg *m, cons
 	if (channel_subscribe(srv->channels, s->w->rec, name, (size_t)len, s, &ch) < 0)
 		goto fail;
 	s->subs[s->nsubs++] = ch;
+	io_conn_gauge_set(s->c, GAUGE_SUBS, s->nsubs);
 	if (srv->on_subscription)
 		srv->on_subscription(s, ch->name, srv->on_subscription_ctx);
 ok:
@@ -519,26 +521,56 @@ static struct io_msg *socket__outbound(struct sluice_server *srv, struct sluice_
 }
 
 /*
+ * Counts a publish in the channel's tally and, every 64th publish of this
+ * writer, holds the channel to --channel-backlog-limit: past it, its
+ * backlog is killed (every subscriber's queued copies dropped, counted).
+ */
+static void socket__channel_limit(struct sluice_server *srv, struct channel *ch, int writer,
+				  uint64_t queued, uint64_t refused)
+{
+	uint64_t limit = srv->o.channel_backlog_limit;
+	uint64_t k = io_tally_publish(ch->tally, writer, queued, refused);
+	struct io_tally_sum sum;
+
+	if (!limit || k % 64)
+		return;
+	io_tally_read(ch->tally, &sum);
+	if (sum.backlog > limit) {
+		io_tally_kill(ch->tally);
+		atomic_fetch_add_explicit(&srv->channel_kills, 1, memory_order_relaxed);
+	}
+}
+
+/*
  * Fans a publish out: the frame {"event":"#publish","data":{"channel":C,
  * "data":D}} is built once, with the channel's own escaped name, and the
  * same bytes are queued for every subscriber, on whichever reactor (a
  * publish-out hook may skip a recipient or give it other bytes).
  * Returns the number of subscribers it was queued for, or -ENOMEM.
  */
-static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, const char *name,
-			  size_t len, const uint8_t *data, size_t dlen)
+static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, int writer,
+			  const char *name, size_t len, const uint8_t *data, size_t dlen)
 {
 	uint64_t hash = channel_hash(name, len);
 	bool hooked = mw__hooked(srv, SLUICE_MW_PUBLISH_OUT);
+	_Atomic uint64_t *count = writer < srv->nworkers ? &srv->bw[writer]->publishes
+							 : &srv->foreign_publishes;
 	struct channel *ch;
 	struct subs *sub;
 	int n = 0;
+
+	/* one writer per counter: its worker, or foreign_lock's holder */
+	atomic_store_explicit(count, atomic_load_explicit(count, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
 
 	epoch_enter(rec);
 	ch = channel_find(srv->channels, name, len, hash);
 	sub = ch ? epoch_load((void *_Atomic *)&ch->subs) : NULL;
 	if (sub && sub->n) {
 		struct io_msg *m = socket__publish_frame(ch, data, dlen);
+		uint32_t refused = 0;
+		if (m && ch->tally)
+			io_msg_tally(m, ch->tally);
 		if (!m) {
 			n = -ENOMEM;
 		} else if (!hooked) {
@@ -551,17 +583,25 @@ static int socket__fanout(struct sluice_server *srv, struct epoch_rec *rec, cons
 					n++;
 				else if (!t)
 					io_msg_free(m);
+				else
+					refused++;
 			}
 		} else {
 			for (uint32_t i = 0; i < sub->n; i++) {
 				struct sluice_socket *t =
 					atomic_load_explicit(&sub->s[i], memory_order_relaxed);
 				struct io_msg *x = t ? socket__outbound(srv, t, ch, data, dlen, m) : NULL;
+				if (x && x != m && ch->tally)
+					io_msg_tally(x, ch->tally);
 				if (x && io_conn_send(t->c, x) == 0)
 					n++;
+				else if (x)
+					refused++;
 			}
 		}
 		io_msg_free(m);
+		if (m && ch->tally)
+			socket__channel_limit(srv, ch, writer, (uint64_t)n, refused);
 	}
 	epoch_exit(rec);
 	return n;
@@ -585,7 +625,7 @@ static void socket__publish_do(struct sluice_socket *s, struct io_msg *m, const 
 			data = (const uint8_t *)a->tdata;
 			dlen = a->tlen;
 		}
-		socket__fanout(s->srv, s->w->rec, name, (size_t)len, data, dlen);
+		socket__fanout(s->srv, s->w->rec, s->w->index, name, (size_t)len, data, dlen);
 	}
 	free(heap);
 	if (p->has_cid)
@@ -617,10 +657,11 @@ int sluice_publish(struct sluice_server *srv, const char *channel, const char *d
 	int n;
 
 	if (w && w->srv == srv)
-		return socket__fanout(srv, w->rec, channel, strlen(channel), (const uint8_t *)data,
-				      len);
+		return socket__fanout(srv, w->rec, w->index, channel, strlen(channel),
+				      (const uint8_t *)data, len);
 	pthread_mutex_lock(&srv->foreign_lock);
-	n = socket__fanout(srv, srv->foreign, channel, strlen(channel), (const uint8_t *)data, len);
+	n = socket__fanout(srv, srv->foreign, srv->nworkers, channel, strlen(channel),
+			   (const uint8_t *)data, len);
 	pthread_mutex_unlock(&srv->foreign_lock);
 	return n;
 }
@@ -646,6 +687,15 @@ int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const c
 }
 
 /* ---- the server's invokes ---- */
+
+void socket__req_started(struct sluice_socket *s)
+{
+	uint64_t limit = s->srv->o.backpressure_limit;
+
+	io_conn_gauge_set(s->c, GAUGE_REQ_STARTED, ++s->req_started);
+	if (limit && s->req_started - io_conn_gauge(s->c, GAUGE_REQ_DONE) > limit)
+		io_conn_close(s->c, SLUICE_CLOSE_BACKPRESSURE, "backpressure limit");
+}
 
 void socket__watch(struct sluice_socket *s, uint64_t deadline_ms)
 {
@@ -835,7 +885,11 @@ static void socket__app_do(struct sluice_socket *s, struct io_msg *m, const stru
 			socket__error(s, p->cid, SLUICE_UNKNOWN_PROCEDURE, msg);
 		}
 	} else if (h && h->recv) {
+		struct hstat *hs = &h->stats[s->w->index];
+		atomic_store_explicit(&hs->started, atomic_load_explicit(&hs->started, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
 		h->recv(s, (const char *)data, dlen, h->ctx);
+		atomic_fetch_add_explicit(&hs->done, 1, memory_order_relaxed);
 	}
 }
 

@@ -64,12 +64,20 @@
 #define SLUICE_CLOSE_BAD_HANDSHAKE    4008 /* #handshake or #authenticate without a cid */
 #define SLUICE_CLOSE_BEFORE_HANDSHAKE 4009 /* another message before #handshake */
 #define SLUICE_CLOSE_SLOW_CONSUMER    4100 /* outbound limit or send timeout exceeded */
+#define SLUICE_CLOSE_BACKPRESSURE     4101 /* backpressure_limit exceeded (any one stream) */
+#define SLUICE_CLOSE_RATE_LIMIT       4102 /* more messages than inbound_rate allows */
 
 /* The error name of an invoke no procedure is registered for. */
 #define SLUICE_UNKNOWN_PROCEDURE "UnknownProcedureError"
 /* The error name when an access rule (subscribe_auth_channels,
  * publish_auth_channels) needs an authenticated socket. */
 #define SLUICE_AUTH_REQUIRED "AuthRequiredError"
+
+/* What a socket's outbound limits (outbound_ring, outbound_limit) do. */
+enum sluice_slow_policy {
+	SLUICE_SLOW_DISCONNECT = 0, /* close it, 4100 (default; NATS's slow-consumer rule) */
+	SLUICE_SLOW_DROP_OLDEST,    /* drop its oldest queued messages and count them */
+};
 
 enum sluice_uring_mode {
 	SLUICE_URING_DEFER = 0, /* SINGLE_ISSUER | DEFER_TASKRUN */
@@ -113,6 +121,16 @@ struct sluice_options {
 	uint32_t recv_buffers;         /* 16 KiB receive buffers per reactor, 1024 */
 	int uring_mode;                /* enum sluice_uring_mode */
 	uint32_t busy_poll_us;         /* a reactor looks for work this long before it sleeps, 50 */
+	/* flow control (README: "Limits"); 0 turns a limit off */
+	int slow_policy;               /* enum sluice_slow_policy, disconnect */
+	uint64_t backpressure_limit;   /* messages in any one stream of a socket: 4101; 0 */
+	uint32_t inbound_rate;         /* messages a second from one socket: 4102; 0 */
+	uint32_t inbound_burst;        /* ... and in a burst above that rate, 1000 */
+	uint64_t channel_backlog_limit; /* messages of one channel queued: killed; 100000 */
+	/* operations */
+	char stats_socket[108];        /* Unix socket of the stats commands; "" none */
+	uint32_t stats_mode;           /* its permissions, 0600 */
+	char metrics_listen[64];       /* "ADDR:PORT" serving GET /metrics; "" none */
 	/* authentication (JWT) */
 	char auth_algorithm[8];        /* "HS256" (default), "RS256" or "ES256" */
 	char auth_key[512];            /* HS256 secret; empty: a random one per start */
@@ -300,6 +318,89 @@ int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const c
 
 /* [any, as transmit] Closes the socket with code and reason (NULL: none). */
 void sluice_socket_disconnect(struct sluice_socket *s, int code, const char *reason);
+
+/* ---- backpressure (the seed's streams, read without a lock) ----
+ *
+ * Every queue in sluice has a producer cursor and a consumer cursor, each
+ * written by one thread; backpressure = produced - consumed, read with
+ * relaxed loads from any thread, never slowing the data path. Figures are
+ * messages unless the name says bytes.
+ *
+ * Procedures and receivers run on the socket's worker as its messages come,
+ * in order: what waits for them waits in the socket's inbound queue, and a
+ * procedure's own backlog is the requests it took and has not answered yet
+ * (an answer may come later, from any thread). Listeners run the same way,
+ * so their backpressure is the inbound backpressure: sluice has no separate
+ * listener queue to kill or close.
+ */
+struct sluice_socket_stats {
+	uint64_t inbound;          /* messages received, not yet taken by the worker */
+	uint64_t inbound_bytes;
+	uint64_t outbound;         /* messages queued, not yet taken by the kernel */
+	uint64_t outbound_bytes;   /* ... counting what sits in the write path */
+	uint64_t procedures;       /* requests handed to procedures, not yet answered */
+	uint64_t msgs_in, bytes_in;   /* received since the socket opened */
+	uint64_t msgs_out, bytes_out; /* written since the socket opened */
+	uint64_t dropped;          /* outbound messages dropped (drop-oldest, kills) */
+	uint32_t subscriptions;
+};
+
+/* [worker or kept] A snapshot of the socket's streams. */
+void sluice_socket_stats(const struct sluice_socket *s, struct sluice_socket_stats *out);
+/* [worker or kept] The largest of inbound, outbound and procedures: the
+ * figure --backpressure-limit holds (socket.getBackpressure()). */
+uint64_t sluice_socket_backpressure(const struct sluice_socket *s);
+uint64_t sluice_socket_inbound_backpressure(const struct sluice_socket *s);
+uint64_t sluice_socket_outbound_backpressure(const struct sluice_socket *s);
+uint64_t sluice_socket_procedures_backpressure(const struct sluice_socket *s);
+
+/* [any] Kill: drops the socket's queued outbound messages now (counted as
+ * dropped); those already being written go on. Close is
+ * sluice_socket_disconnect, which lets them drain first. */
+void sluice_socket_kill_outbound(struct sluice_socket *s);
+/* [any] Kills the outbound queue, then disconnects with code. */
+void sluice_socket_kill(struct sluice_socket *s, int code, const char *reason);
+
+/* [any] Across every socket: requests the procedure took and has not
+ * answered; a receiver's calls in progress. -ENOENT: no such handler. */
+int64_t sluice_procedure_backpressure(struct sluice_server *srv, const char *event);
+int64_t sluice_receiver_backpressure(struct sluice_server *srv, const char *event);
+
+/* A channel's output stream: every publish is one copy per subscriber. */
+struct sluice_channel_stats {
+	uint64_t subscribers;
+	uint64_t published;  /* publishes */
+	uint64_t fanout;     /* copies meant for subscribers = delivered + dropped + backlog */
+	uint64_t delivered;  /* copies the kernel took */
+	uint64_t dropped;    /* copies dropped (kill, drop-oldest, refused, connection gone) */
+	uint64_t backlog;    /* copies still queued: the channel's backpressure */
+};
+
+/* [any] 0, or -ENOENT when nobody is subscribed to the channel (a channel
+ * exists while it has subscribers; its figures start again after). */
+int sluice_channel_stats(struct sluice_server *srv, const char *channel,
+			 struct sluice_channel_stats *out);
+/* [any] The channel's backlog (its output backpressure), or -ENOENT. */
+int64_t sluice_channel_backpressure(struct sluice_server *srv, const char *channel);
+/* [any] Kills the channel's backlog: every subscriber's queued copies are
+ * dropped within a reactor turn (counted); subscribers stay subscribed.
+ * Returns the backlog it dropped, or -ENOENT. */
+int64_t sluice_channel_kill(struct sluice_server *srv, const char *channel);
+
+/* [any] Server-wide totals, as `show info` prints them. */
+struct sluice_totals {
+	uint64_t uptime_ms, connections, channels;
+	uint64_t msgs_in, bytes_in, msgs_out, bytes_out, publishes, msgs_dropped;
+	uint64_t slow_consumer_disconnects; /* 4100 */
+	uint64_t slow_consumer_drops;       /* messages drop-oldest dropped */
+	uint64_t backpressure_disconnects;  /* 4101 */
+	uint64_t rate_limit_disconnects;    /* 4102 */
+	uint64_t channel_backlog_kills;     /* channel_backlog_limit fired */
+	uint64_t inbound_pauses;            /* a socket's reading stopped: its worker was behind */
+};
+void sluice_server_totals(struct sluice_server *srv, struct sluice_totals *out);
+/* [any] The port serving /metrics (--metrics-listen), or 0. */
+uint16_t sluice_server_metrics_port(const struct sluice_server *srv);
 
 /* ---- authentication ---- */
 

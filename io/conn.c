@@ -32,6 +32,84 @@ static void conn__queue_local(struct io_conn *c, struct io_msg *m)
 	c->local_tail = &m->next;
 	/* relaxed: a gauge of bytes queued; the worker adds its own with fetch_add */
 	atomic_fetch_add_explicit(&c->out_queued, m->hlen + m->len, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->out_frames, 1, memory_order_relaxed);
+}
+
+void conn__drop(struct io_conn *c, struct io_msg *m)
+{
+	struct reactor *r = c->r;
+
+	ctr_add(&c->out_done, 1);
+	atomic_fetch_add_explicit(&c->out_dropped, 1, memory_order_relaxed); /* producers add too */
+	ctr_add(&c->out_dropped_bytes, m->hlen + m->len);
+	ctr_add(&r->msgs_dropped, 1);
+	if (m->tally)
+		ctr_add(&m->tally->slot[r->id].dropped, 1);
+	io_msg_free(m);
+}
+
+/* Was m's stream killed since m was queued? */
+static inline bool conn__stale(const struct io_msg *m)
+{
+	/* relaxed: a kill seen a frame late lets that frame out, as if it came first */
+	return m->tally && m->tally_gen != atomic_load_explicit(&m->tally->gen, memory_order_relaxed);
+}
+
+/* The next queued frame of the worker side (held first, then outq), or NULL. */
+static struct io_msg *conn__next_out(struct io_conn *c)
+{
+	struct io_msg *m = c->held;
+
+	if (m) {
+		c->held = m->next;
+		if (!c->held)
+			c->held_tail = &c->held;
+		return m;
+	}
+	return mpsc_pop(&c->outq);
+}
+
+void conn__purge(struct io_conn *c, bool all)
+{
+	struct io_msg *keep = NULL, **tail = &keep, *m;
+
+	while ((m = conn__next_out(c))) {
+		if (all || conn__stale(m)) {
+			conn__drop(c, m);
+			continue;
+		}
+		m->next = NULL;
+		*tail = m;
+		tail = &m->next;
+	}
+	c->held = keep;
+	c->held_tail = keep ? tail : &c->held;
+}
+
+/* Frames and bytes queued for c and not yet written or dropped. */
+static inline uint64_t conn__out_frames(const struct io_conn *c)
+{
+	return atomic_load_explicit(&c->out_frames, memory_order_relaxed) -
+	       atomic_load_explicit(&c->out_done, memory_order_relaxed);
+}
+
+static inline uint64_t conn__out_bytes(const struct io_conn *c)
+{
+	return atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
+	       atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
+	       atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
+}
+
+void conn__trim(struct io_conn *c)
+{
+	const struct io_config *cfg = &c->r->s->cfg;
+	struct io_msg *m;
+
+	while ((conn__out_frames(c) > cfg->outbound_ring || conn__out_bytes(c) > cfg->outbound_limit) &&
+	       (m = conn__next_out(c))) {
+		conn__drop(c, m);
+		atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);
+	}
 }
 
 /* Queues raw bytes (an HTTP answer or a whole control frame) for sending. */
@@ -54,6 +132,15 @@ void conn__close(struct io_conn *c, unsigned code, const char *why)
 
 	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
 		return;
+	if (c->state == CONN_WS) {
+		struct reactor *r = c->r;
+		if (code == IO_CLOSE_SLOW_CONSUMER)
+			ctr_add(&r->slow_disconnects, 1);
+		else if (code == IO_CLOSE_BACKPRESSURE)
+			ctr_add(&r->bp_disconnects, 1);
+		else if (code == IO_CLOSE_RATE_LIMIT)
+			ctr_add(&r->rate_disconnects, 1);
+	}
 	if (c->state == CONN_WS && code) {
 		int none = 0;
 		/* relaxed: published by the seq_cst store of `closed` */
@@ -158,6 +245,9 @@ static size_t conn__http_input(struct io_conn *c, const uint8_t *p, size_t n)
 		return take;
 	}
 	c->state = CONN_WS;
+	c->tokens = cfg->inbound_burst;
+	c->tokens_ms = c->r->now_ms;
+	atomic_store_explicit(&c->pub_serial, c->serial, memory_order_relaxed);
 	ws_msg_init(&c->ws, cfg->max_payload);
 	/* now the protocol's handshake has handshake_timeout_ms (open_timeout_code) */
 	c->deadline_ms = c->r->now_ms + cfg->handshake_timeout_ms;
@@ -219,6 +309,33 @@ static void conn__push_overflow(struct io_conn *c)
  * chunk of input held at once (one ring publish, one wake-up per chunk). */
 static void conn__deliver(struct io_conn *c, struct io_msg *m)
 {
+	const struct io_config *cfg = &c->r->s->cfg;
+	struct reactor *r = c->r;
+
+	if (cfg->inbound_rate) { /* token bucket: inbound_rate a second, inbound_burst deep */
+		c->tokens += (double)(r->now_ms - c->tokens_ms) * cfg->inbound_rate / 1000.0;
+		c->tokens_ms = r->now_ms;
+		if (c->tokens > cfg->inbound_burst)
+			c->tokens = cfg->inbound_burst;
+		if (c->tokens < 1.0) {
+			io_msg_free(m);
+			conn__close(c, IO_CLOSE_RATE_LIMIT, "inbound rate limit");
+			return;
+		}
+		c->tokens -= 1.0;
+	}
+	ctr_add(&c->in_msgs, 1);
+	ctr_add(&c->in_bytes, m->len);
+	ctr_add(&r->msgs_in, 1);
+	ctr_add(&r->bytes_in, m->len);
+	if (cfg->backpressure_limit &&
+	    atomic_load_explicit(&c->in_msgs, memory_order_relaxed) -
+			    atomic_load_explicit(&c->in_taken_msgs, memory_order_relaxed) >
+		    cfg->backpressure_limit) {
+		io_msg_free(m);
+		conn__close(c, IO_CLOSE_BACKPRESSURE, "backpressure limit");
+		return;
+	}
 	m->next = NULL;
 	*c->overflow_tail = m;
 	c->overflow_tail = &m->next;
@@ -237,6 +354,7 @@ void conn__drain_overflow(struct io_conn *c)
 
 	conn__push_overflow(c);
 	if (c->overflow && !paused) {
+		ctr_add(&c->r->pauses, 1);
 		atomic_store(&c->paused, 1);
 		atomic_thread_fence(memory_order_seq_cst); /* the store before the next look */
 		conn__push_overflow(c);
@@ -447,9 +565,21 @@ void conn__flush(struct io_conn *c)
 	}
 	if (!c->local)
 		c->local_tail = &c->local;
-	if (c->nsending < max && c->state != CONN_CLOSING)
+	if (c->nsending < max && c->state != CONN_CLOSING) {
+		/* frames a purge set aside first: they are older than what outq holds */
+		while (c->nsending < max && c->held)
+			c->sending[c->nsending++] = conn__next_out(c);
+		int from = c->nsending, to = from;
 		c->nsending += (int)mpsc_pop_n(&c->outq, (void **)c->sending + c->nsending,
 					       (uint32_t)(max - c->nsending));
+		for (int i = from; i < c->nsending; i++) { /* a killed stream's frames go no further */
+			if (conn__stale(c->sending[i]))
+				conn__drop(c, c->sending[i]);
+			else
+				c->sending[to++] = c->sending[i];
+		}
+		c->nsending = to;
+	}
 	conn__wake_writer(c);
 	if (c->nsending == 0) {
 		if (c->close_after_send) {
@@ -484,6 +614,7 @@ void conn__sent(struct io_conn *c, int res)
 	}
 	/* relaxed: a gauge read by the worker's limit check and the stats */
 	atomic_fetch_add_explicit(&c->out_sent, (uint64_t)res, memory_order_relaxed);
+	ctr_add(&c->r->bytes_out, (uint64_t)res);
 	if (res > 0)
 		c->send_ms = c->r->now_ms;
 
@@ -498,8 +629,15 @@ void conn__sent(struct io_conn *c, int res)
 		}
 		left -= size;
 		c->send_skip = 0;
+		if (m->tally)
+			ctr_add(&m->tally->slot[c->r->id].delivered, 1);
 		io_msg_free(m);
 		done++;
+	}
+	if (done) {
+		ctr_add(&c->out_done, (uint64_t)done);
+		ctr_add(&c->out_written, (uint64_t)done);
+		ctr_add(&c->r->msgs_out, (uint64_t)done);
 	}
 	memmove(c->sending, c->sending + done, (size_t)(c->nsending - done) * sizeof(c->sending[0]));
 	c->nsending -= done;
@@ -513,8 +651,9 @@ void conn__reset(struct io_conn *c)
 
 	while ((m = spsc_pop(&c->inq)))
 		io_msg_free(m);
-	while ((m = mpsc_pop(&c->outq)))
-		io_msg_free(m);
+	/* frames that never went out: dropped, for their tallies' sake */
+	while ((m = conn__next_out(c)))
+		conn__drop(c, m);
 	for (struct io_msg *x = c->overflow, *next; x; x = next) {
 		next = x->next;
 		io_msg_free(x);
@@ -524,7 +663,7 @@ void conn__reset(struct io_conn *c)
 		io_msg_free(x);
 	}
 	for (int i = 0; i < c->nsending; i++)
-		io_msg_free(c->sending[i]);
+		conn__drop(c, c->sending[i]);
 	io_msg_free(c->cur);
 	c->cur = NULL;
 	c->overflow = NULL;
@@ -555,6 +694,19 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->in_taken, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->established, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->close_code, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->pub_serial, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->shed, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->kill_out, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_msgs, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_bytes, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->in_taken_msgs, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_frames, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_done, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_written, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_dropped, 0, memory_order_relaxed);
+	atomic_store_explicit(&c->out_dropped_bytes, 0, memory_order_relaxed);
+	for (int i = 0; i < 4; i++)
+		atomic_store_explicit(&c->gauge[i], 0, memory_order_relaxed);
 	c->user = NULL;
 	free(c->query);
 	c->query = NULL;

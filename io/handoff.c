@@ -34,6 +34,7 @@ struct io_msg *io_msg_new(uint64_t cap)
 	m->opcode = WS_OP_BINARY;
 	m->hlen = 0;
 	m->pooled = 0;
+	m->tally = NULL;
 	atomic_init(&m->refs, 1);
 	return m;
 }
@@ -47,6 +48,8 @@ void io_msg_free(struct io_msg *m)
 	if (atomic_load_explicit(&m->refs, memory_order_acquire) != 1 &&
 	    atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
+	if (m->tally)
+		io_tally_put(m->tally);
 	if (m->pooled)
 		pool_free(m);
 	else
@@ -125,7 +128,8 @@ static uint32_t conn__room(struct io_conn *c, struct io_msg **msgs, uint32_t n)
 	const struct io_config *cfg = &c->r->s->cfg;
 	/* relaxed: gauges; the handshake below covers the one race that matters */
 	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
-			  atomic_load_explicit(&c->out_sent, memory_order_relaxed);
+			  atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
+			  atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
 	uint64_t frames = c->outq.cap - mpsc_size(&c->outq);
 	uint64_t budget = cfg->outbound_limit / 2;
 	uint32_t k = 0;
@@ -166,6 +170,7 @@ int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max)
 			bytes += msgs[i]->len;
 		/* relaxed: ordered for the reactor by the fence below */
 		atomic_fetch_add_explicit(&c->in_taken, bytes, memory_order_relaxed);
+		ctr_add(&c->in_taken_msgs, n);
 		/* the pop before the look at paused: pairs with conn__drain_overflow */
 		atomic_thread_fence(memory_order_seq_cst);
 		if (atomic_load(&c->paused))
@@ -178,28 +183,85 @@ int io_conn_recv(struct io_conn *c, struct io_msg **msgs, int max)
 	return (int)n;
 }
 
+/* Asks the reactor to close c with code (a limit), unless a close is asked already. */
+static void conn__limit(struct io_conn *c, int code)
+{
+	int none = 0;
+
+	if (atomic_compare_exchange_strong(&c->kill_code, &none, code))
+		conn__notify_reactor(c);
+}
+
 int io_conn_send(struct io_conn *c, struct io_msg *m)
 {
 	const struct io_config *cfg = &c->r->s->cfg;
 	uint64_t size = m->hlen + m->len;
-	/* relaxed: gauges; being a frame late in noticing the limit is harmless */
-	uint64_t sent = atomic_load_explicit(&c->out_sent, memory_order_relaxed);
-	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed);
+	/* relaxed: gauges; being a frame late in noticing a limit is harmless */
+	uint64_t bytes = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
+			 atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
+			 atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
+	uint64_t frames = atomic_load_explicit(&c->out_frames, memory_order_relaxed) -
+			  atomic_load_explicit(&c->out_done, memory_order_relaxed);
+	bool over = bytes + size > cfg->outbound_limit || frames + 1 > cfg->outbound_ring;
 
 	if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
 		io_msg_free(m);
 		return -EPIPE;
 	}
-	if (queued - sent + size > cfg->outbound_limit || !mpsc_push(&c->outq, m)) {
+	if (cfg->backpressure_limit && frames + 1 > cfg->backpressure_limit) {
 		io_msg_free(m);
-		int none = 0;
-		atomic_compare_exchange_strong(&c->kill_code, &none, IO_CLOSE_SLOW_CONSUMER);
-		conn__notify_reactor(c);
+		conn__limit(c, IO_CLOSE_BACKPRESSURE);
 		return -ENOBUFS;
 	}
+	if (over && cfg->slow_policy == IO_SLOW_DISCONNECT) {
+		io_msg_free(m);
+		conn__limit(c, IO_CLOSE_SLOW_CONSUMER);
+		return -ENOBUFS;
+	}
+	/* drop-oldest: queue it anyway and let the reactor trim the oldest; only
+	 * a ring the reactor has not trimmed yet refuses the newest. Counted
+	 * before the push: the reactor may write it before we return. */
 	atomic_fetch_add_explicit(&c->out_queued, size, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->out_frames, 1, memory_order_relaxed);
+	if (!mpsc_push(&c->outq, m)) {
+		atomic_fetch_sub_explicit(&c->out_queued, size, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&c->out_frames, 1, memory_order_relaxed);
+		io_msg_free(m);
+		if (cfg->slow_policy == IO_SLOW_DISCONNECT) {
+			conn__limit(c, IO_CLOSE_SLOW_CONSUMER);
+		} else {
+			atomic_fetch_add_explicit(&c->out_dropped, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);
+			atomic_store_explicit(&c->shed, 1, memory_order_relaxed);
+			conn__notify_reactor(c);
+		}
+		return -ENOBUFS;
+	}
+	if (over)
+		atomic_store_explicit(&c->shed, 1, memory_order_relaxed);
 	conn__notify_reactor(c);
 	return 0;
+}
+
+void io_conn_kill_outbound(struct io_conn *c)
+{
+	atomic_store_explicit(&c->kill_out, 1, memory_order_relaxed);
+	conn__notify_reactor(c); /* seq_cst inside: the flag is seen */
+}
+
+void io_conn_gauge_set(struct io_conn *c, int i, uint64_t v)
+{
+	atomic_store_explicit(&c->gauge[i & 3], v, memory_order_relaxed);
+}
+
+uint64_t io_conn_gauge(const struct io_conn *c, int i)
+{
+	return atomic_load_explicit(&c->gauge[i & 3], memory_order_relaxed);
+}
+
+void io_conn_gauge_add(struct io_conn *c, int i, uint64_t v)
+{
+	atomic_fetch_add_explicit(&c->gauge[i & 3], v, memory_order_relaxed);
 }
 
 void io_conn_close(struct io_conn *c, int code, const char *reason)

@@ -61,6 +61,10 @@ struct io_config {
 	char ping[8], pong[8];          /* ("" and "" in protocol v2; "#1" and "#2" in v1) */
 	bool drop_pongs;                /* pongs are not delivered to the worker */
 	uint32_t busy_poll_us;          /* a reactor looks for work this long before sleeping */
+	int slow_policy;                /* enum io_slow_policy: at the outbound limits */
+	uint64_t backpressure_limit;    /* messages waiting in or out of one connection: 4101; 0 off */
+	uint32_t inbound_rate;          /* messages per second a connection may send (4102); 0 off */
+	uint32_t inbound_burst;         /* ... in a burst above that rate */
 	/* Called on the reactor thread for each WebSocket upgrade that passed the
 	 * path and Origin checks: 0 accepts, an HTTP status (400-599) refuses.
 	 * It must be quick and must not block. NULL accepts all. */
@@ -78,8 +82,17 @@ enum io_uring_mode {
 /* The defaults, documented in sluiced --help. */
 void io_config_defaults(struct io_config *cfg);
 
-/* The close code sluice sends a slow consumer (outbound limit exceeded). */
-#define IO_CLOSE_SLOW_CONSUMER 4100
+/* The close codes of the limits (include/sluice.h documents them). */
+#define IO_CLOSE_SLOW_CONSUMER 4100 /* outbound limit exceeded (policy disconnect) */
+#define IO_CLOSE_BACKPRESSURE  4101 /* backpressure_limit exceeded */
+#define IO_CLOSE_RATE_LIMIT    4102 /* inbound_rate exceeded */
+
+/* What a connection's outbound limits (outbound_ring frames, outbound_limit
+ * bytes) do when reached. */
+enum io_slow_policy {
+	IO_SLOW_DISCONNECT = 0, /* close it with IO_CLOSE_SLOW_CONSUMER */
+	IO_SLOW_DROP_OLDEST,    /* drop its oldest queued frames, counted */
+};
 
 /* A whole WebSocket message (inbound), or a frame to send (outbound). */
 struct io_msg {
@@ -90,6 +103,8 @@ struct io_msg {
 	uint8_t hlen;          /* bytes of hdr in use when outbound; 0 for raw bytes */
 	uint8_t pooled;        /* from a reactor's pool (else malloc) */
 	_Atomic uint32_t refs; /* owners: 1, or more once shared (io_msg_hold) */
+	uint32_t tally_gen;    /* the tally's generation when attached */
+	struct io_tally *tally; /* counts where this frame went (a channel's), or NULL */
 	uint8_t hdr[14];       /* the frame header, written by io_msg_frame */
 	uint8_t data[];        /* payload */
 };
@@ -197,5 +212,108 @@ void io_conn_set_user(struct io_conn *c, void *user);
 
 /* Hands c back after -EPIPE from io_conn_recv. */
 void io_conn_release(struct io_conn *c);
+
+/*
+ * Cursors. Every queue of a connection has a producer count and a consumer
+ * count, each written by one side, read by any thread with relaxed loads
+ * (no lock, nothing that slows the data path): backlog = produced - consumed.
+ * Outbound frames count until the kernel took their last byte or they were
+ * dropped, so a reader that stalls shows its backlog here even while
+ * SocketCluster's own view (its write buffer) would say 0.
+ */
+struct io_conn_stats {
+	uint64_t serial;          /* io_conn_serial; 0: the slot is not a WebSocket */
+	int worker;
+	bool paused;              /* reading stopped: its worker is behind */
+	uint64_t age_ms;          /* since accept */
+	uint64_t in_msgs, in_bytes;            /* messages received */
+	uint64_t in_backlog, in_backlog_bytes; /* received, not yet taken by the worker */
+	uint64_t out_msgs, out_bytes;          /* frames (and bytes) the kernel took */
+	uint64_t out_backlog, out_backlog_bytes; /* queued, not yet taken or dropped */
+	uint64_t out_dropped;     /* frames dropped: drop-oldest, killed, or refused when full */
+	uint64_t gauge[4];        /* the worker's own figures (io_conn_gauge) */
+};
+
+/* Snapshot of c's cursors. Same threads as io_conn_send. */
+void io_conn_stats(const struct io_conn *c, struct io_conn_stats *out);
+
+/* Four numbers the worker keeps per connection for readers on other threads
+ * (the broker: requests started, answered, subscriptions). Relaxed. */
+void io_conn_gauge_set(struct io_conn *c, int i, uint64_t v);
+void io_conn_gauge_add(struct io_conn *c, int i, uint64_t v); /* any thread: atomic add */
+uint64_t io_conn_gauge(const struct io_conn *c, int i);        /* any thread */
+
+/* Drops every frame queued for c that is not yet being written (the
+ * seed's kill of a stream), now; counted as dropped. Same threads as
+ * io_conn_send. */
+void io_conn_kill_outbound(struct io_conn *c);
+
+/*
+ * The WebSocket connections of the server, each read as by io_conn_stats,
+ * from any thread: slots are never freed while the server exists, and a
+ * reader only loads their cursors. fn returns non-zero to stop.
+ */
+void io_server_each_conn(struct io_server *s,
+			 int (*fn)(const struct io_conn_stats *st, void *ctx), void *ctx);
+
+/* Asks the reactor of the connection with this serial to close it (code,
+ * reason). Any thread. 0, or -ENOENT when no such connection is open. */
+int io_server_close_serial(struct io_server *s, uint64_t serial, int code, const char *reason);
+
+/* Totals of every reactor, from any thread. */
+struct io_totals {
+	uint64_t conns;                       /* WebSocket and HTTP connections open */
+	uint64_t accepts, accept_errors;
+	uint64_t msgs_in, bytes_in;           /* whole messages received */
+	uint64_t msgs_out, bytes_out;         /* frames and bytes the kernel took */
+	uint64_t msgs_dropped;                /* frames dropped before sending, for any reason */
+	uint64_t slow_consumer_disconnects;   /* 4100 */
+	uint64_t slow_consumer_drops;         /* frames the drop-oldest policy dropped */
+	uint64_t backpressure_disconnects;    /* 4101 */
+	uint64_t rate_limit_disconnects;      /* 4102 */
+	uint64_t inbound_pauses;              /* times a connection's reading stopped */
+};
+void io_server_totals(const struct io_server *s, struct io_totals *out);
+
+/* One reactor's loop, from any thread. -ENOENT past the last. */
+struct io_reactor_stats {
+	uint64_t loops;   /* event loop turns */
+	uint64_t conns;   /* connections open */
+	uint64_t queue;   /* connections queued for it by the workers (notify) */
+	uint64_t msgs;    /* messages received */
+};
+int io_server_reactor_stats(const struct io_server *s, int i, struct io_reactor_stats *out);
+
+/* Connections queued in worker i's inbox (a gauge), from any thread. */
+uint64_t io_inbox_size(const struct io_server *s, int i);
+
+/*
+ * Tallies: where the frames of one stream went, across every connection
+ * and reactor (a channel's publishes). A frame carries its tally (io_msg_tally);
+ * each reactor counts the copies it wrote or dropped in its own slot, each
+ * publisher what it queued in its own. Readers sum the slots.
+ * writer: 0..workers-1 for a worker, `workers` for any other thread (which
+ * must serialise its calls).
+ */
+struct io_tally;
+struct io_tally_sum {
+	uint64_t published; /* publishes */
+	uint64_t fanout;    /* copies meant for recipients (queued or refused) */
+	uint64_t delivered; /* copies the kernel took */
+	uint64_t dropped;   /* copies dropped: killed, drop-oldest, refused, lost with their connection */
+	uint64_t backlog;   /* copies still queued */
+};
+int io_tally_new(struct io_server *s, struct io_tally **out);
+/* Drops the creator's reference; frames hold their own. Any thread. */
+void io_tally_put(struct io_tally *t);
+/* Makes m count in t (takes a reference). Before m is sent. */
+void io_msg_tally(struct io_msg *m, struct io_tally *t);
+/* One publish: queued copies accepted by io_conn_send, refused the others.
+ * Returns how many publishes this writer has counted in t. */
+uint64_t io_tally_publish(struct io_tally *t, int writer, uint64_t queued, uint64_t refused);
+void io_tally_read(const struct io_tally *t, struct io_tally_sum *out);
+/* Kills the backlog: every copy queued and not yet being written is dropped
+ * by its reactor within a loop turn. Returns the backlog it saw. Any thread. */
+uint64_t io_tally_kill(struct io_tally *t);
 
 #endif

@@ -85,6 +85,7 @@ struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap)
 			m->len = 0;
 			m->hlen = 0;
 			m->pooled = 1;
+			m->tally = NULL;
 			atomic_init(&m->refs, 1);
 			return m;
 		}
@@ -154,6 +155,7 @@ static void reactor__try_free(struct io_conn *c)
 	c->gen = (c->gen + 1) & 0xffffff;
 	r->free_slots[r->nfree++] = c->slot;
 	r->live--;
+	atomic_store_explicit(&r->live_gauge, r->live, memory_order_relaxed);
 	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&r->conns_closed, 1, memory_order_relaxed);
 }
@@ -163,6 +165,7 @@ void reactor__kill(struct io_conn *c)
 	if (c->state == CONN_DEAD || c->state == CONN_FREE)
 		return;
 	c->state = CONN_DEAD;
+	atomic_store_explicit(&c->pub_serial, 0, memory_order_relaxed); /* readers skip it now */
 	reactor__stop_recv(c);
 	/* the kernel keeps the file alive for the requests still in flight */
 	shutdown(c->fd, SHUT_RDWR);
@@ -223,6 +226,7 @@ static struct io_conn *reactor__conn_new(struct reactor *r, uint32_t slot)
 	c->fd = -1;
 	c->overflow_tail = &c->overflow;
 	c->local_tail = &c->local;
+	c->held_tail = &c->held;
 	return c;
 }
 
@@ -252,21 +256,26 @@ static void reactor__accepted(struct reactor *r, int fd)
 	slot = r->free_slots[r->nfree - 1];
 	c = r->conns[slot];
 	if (!c) {
-		c = r->conns[slot] = reactor__conn_new(r, slot);
+		c = reactor__conn_new(r, slot);
 		if (!c) {
 			close(fd);
 			return;
 		}
+		/* release: readers on other threads (io_server_each_conn) see it whole */
+		__atomic_store_n(&r->conns[slot], c, __ATOMIC_RELEASE);
 	}
 	r->nfree--;
 	r->live++;
+	atomic_store_explicit(&r->live_gauge, r->live, memory_order_relaxed);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->state = CONN_HTTP;
 	c->serial = r->next_serial++ * (uint64_t)r->s->nreactors + (uint64_t)r->id;
 	c->rx_ms = r->now_ms;
 	c->deadline_ms = r->now_ms + r->s->cfg.handshake_timeout_ms;
+	atomic_store_explicit(&c->accept_ms, r->now_ms, memory_order_relaxed);
 	c->wi = &r->s->inboxes[(r->next_worker++) % r->s->nworkers];
+	atomic_store_explicit(&c->pub_worker, (int)(c->wi - r->s->inboxes), memory_order_relaxed);
 	/* relaxed: a statistic */
 	atomic_fetch_add_explicit(&r->accepts, 1, memory_order_relaxed);
 	reactor__arm_recv(c);
@@ -361,6 +370,12 @@ static void reactor__drain_notify(struct reactor *r)
 				reactor__try_free(c);
 				continue;
 			}
+			if (atomic_load_explicit(&c->kill_out, memory_order_relaxed) &&
+			    atomic_exchange(&c->kill_out, 0))
+				conn__purge(c, true);
+			if (atomic_load_explicit(&c->shed, memory_order_relaxed) &&
+			    atomic_exchange(&c->shed, 0))
+				conn__trim(c);
 			int code = atomic_load(&c->kill_code);
 			if (code && c->kill_graceful && c->state == CONN_WS) {
 				/* the worker's own close: what it sent before goes out first */
@@ -370,9 +385,9 @@ static void reactor__drain_notify(struct reactor *r)
 			}
 			if (code) {
 				conn__close(c, (unsigned)code,
-					     !c->kill_graceful
-						     ? "slow consumer"
-						     : c->kill_reason);
+					     c->kill_graceful ? c->kill_reason
+					     : code == IO_CLOSE_BACKPRESSURE ? "backpressure limit"
+									     : "slow consumer");
 				continue;
 			}
 			if (atomic_load_explicit(&c->paused, memory_order_relaxed))
@@ -440,6 +455,41 @@ static void reactor__tick(struct reactor *r)
 			c->ping_ms = r->now_ms + cfg->ping_interval_ms;
 			conn__ping(c); /* busy or idle alike: the client's own timer needs it */
 		}
+	}
+}
+
+/* A tally was killed: its frames leave every queue now, not when reached. */
+static void reactor__purge(struct reactor *r)
+{
+	for (uint32_t i = 0; i < r->s->cfg.max_conns; i++) {
+		struct io_conn *c = r->conns[i];
+		if (c && (c->state == CONN_WS || c->state == CONN_CLOSING))
+			conn__purge(c, false);
+	}
+}
+
+/* Closes asked by serial (io_server_close_serial), on the owner's thread. */
+static void reactor__admin(struct reactor *r)
+{
+	struct io_admin *a;
+
+	while ((a = mpsc_pop(&r->admin))) {
+		for (uint32_t i = 0; i < r->s->cfg.max_conns; i++) {
+			struct io_conn *c = r->conns[i];
+			if (c && c->state == CONN_WS && c->serial == a->serial) {
+				conn__close(c, (unsigned)a->code, a->reason);
+				break;
+			}
+		}
+		free(a);
+	}
+}
+
+void reactor__wake(struct reactor *r)
+{
+	if (atomic_exchange(&r->sleeping, 0)) {
+		uint64_t one = 1;
+		(void)!write(r->efd, &one, sizeof(one));
 	}
 }
 
@@ -534,6 +584,11 @@ static void *reactor__run(void *arg)
 		struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
 		unsigned head, seen = 0;
 
+		ctr_add(&r->loops, 1);
+		if (atomic_load_explicit(&r->purge, memory_order_relaxed) && atomic_exchange(&r->purge, 0))
+			reactor__purge(r);
+		if (mpsc_size(&r->admin))
+			reactor__admin(r);
 		reactor__drain_notify(r);
 		/* resumed connections (the worker drained a paused one) read again
 		 * now, not after the wait below */
@@ -542,7 +597,10 @@ static void *reactor__run(void *arg)
 		/* seq_cst: a worker that pushes after this sees sleeping and wakes us */
 		if (!work)
 			atomic_store(&r->sleeping, 1);
-		unsigned wait = work || mpsc_size(&r->notify) ? 0 : 1;
+		unsigned wait = work || mpsc_size(&r->notify) || mpsc_size(&r->admin) ||
+					atomic_load(&r->purge)
+				? 0
+				: 1;
 		io_uring_submit_and_wait_timeout(&r->ring, &cqe, wait, &ts, NULL);
 		atomic_store(&r->sleeping, 0);
 
@@ -619,6 +677,9 @@ static void reactor__deinit(struct reactor *r)
 	if (r->efd >= 0)
 		close(r->efd);
 	mpsc_deinit(&r->notify);
+	for (struct io_admin *a; r->admin.cap && (a = mpsc_pop(&r->admin));)
+		free(a);
+	mpsc_deinit(&r->admin);
 	pool_deinit(&r->tiny);
 	pool_deinit(&r->msgs);
 }
@@ -642,7 +703,7 @@ static int reactor__init(struct reactor *r, struct io_server *s, int id)
 	if (r->br == MAP_FAILED)
 		r->br = NULL;
 	if (r->efd < 0 || !r->conns || !r->free_slots || !r->bufs || !r->br ||
-	    mpsc_init(&r->notify, total) < 0 ||
+	    mpsc_init(&r->notify, total) < 0 || mpsc_init(&r->admin, 64) < 0 ||
 	    pool_init(&r->tiny, sizeof(struct io_msg) + TINY_MSG, 0) < 0 ||
 	    pool_init(&r->msgs, sizeof(struct io_msg) + SMALL_MSG, 0) < 0)
 		return -ENOMEM;

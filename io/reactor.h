@@ -85,6 +85,47 @@ struct io_conn {
 	char *query;                 /* the upgrade's query string (malloc), or NULL */
 	char kill_reason[124];       /* [w] written before kill_code is set */
 	bool kill_graceful;          /* [w] so is this: io_conn_close, not a slow consumer */
+
+	/* cursors (io.h): [r] written by the reactor only, [p] by producers
+	 * (fetch_add), [w] by the worker only; any thread reads them */
+	_Atomic uint64_t pub_serial;    /* [r] serial while upgraded, else 0 */
+	_Atomic uint64_t accept_ms;     /* [r] */
+	_Atomic int pub_worker;         /* [r] index of wi, for readers */
+	_Atomic uint64_t in_msgs;       /* [r] messages received */
+	_Atomic uint64_t in_bytes;      /* [r] their bytes */
+	_Atomic uint64_t in_taken_msgs; /* [w] messages the worker took */
+	_Atomic uint64_t out_frames;    /* [p] frames queued (the reactor's own too) */
+	_Atomic uint64_t out_done;      /* [r] frames written whole or dropped */
+	_Atomic uint64_t out_written;   /* [r] frames written whole */
+	_Atomic uint64_t out_dropped;   /* [p][r] frames dropped or refused */
+	_Atomic uint64_t out_dropped_bytes; /* [r] bytes of queued frames dropped */
+	_Atomic uint64_t gauge[4];      /* [w] io_conn_gauge_* */
+	_Atomic int shed;               /* [p] over the limits under drop-oldest: trim */
+	_Atomic int kill_out;           /* [a] io_conn_kill_outbound asked */
+	struct io_msg *held;            /* frames a purge took out of outq, oldest first */
+	struct io_msg **held_tail;
+	double tokens;                  /* inbound rate bucket (inbound_rate) */
+	uint64_t tokens_ms;
+};
+
+/* A counter one thread writes and any thread reads: no read-modify-write. */
+static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* A tally's counters for one writer, on a cache line of their own. */
+struct tally_slot {
+	_Atomic uint64_t published, fanout, delivered, dropped;
+} __attribute__((aligned(64)));
+
+struct io_tally {
+	_Atomic uint32_t refs;
+	_Atomic uint32_t gen;      /* frames of an older generation were killed */
+	struct io_server *s;
+	int nslots;                /* reactors, then workers, then one for any other thread */
+	struct tally_slot slot[];
 };
 
 struct io_inbox {
@@ -124,6 +165,11 @@ struct reactor {
 	struct pool msgs;          /* inbound messages up to SMALL_MSG bytes */
 	/* counters (reactor writes, anyone reads) */
 	_Atomic uint64_t accepts, accept_errors, enobufs, conns_closed, cq_overflows;
+	_Atomic uint64_t loops, live_gauge, msgs_in, bytes_in, msgs_out, bytes_out;
+	_Atomic uint64_t msgs_dropped, slow_disconnects, bp_disconnects, rate_disconnects, pauses;
+	_Atomic uint64_t slow_drops;    /* producers add too (fetch_add) */
+	_Atomic int purge;         /* a tally was killed: look through every outq */
+	struct mpsc admin;         /* struct io_admin: closes asked by serial */
 	uint64_t next_serial;
 };
 
@@ -152,6 +198,13 @@ static inline uint64_t io__ud(enum io_op op, uint32_t gen, uint32_t slot)
 	return (uint64_t)op << 56 | (uint64_t)(gen & 0xffffff) << 32 | slot;
 }
 
+/* A close asked by serial from another thread (io_server_close_serial). */
+struct io_admin {
+	uint64_t serial;
+	int code;
+	char reason[124];
+};
+
 /* A message for reactor r: from its pool when small. NULL when out of memory. */
 struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap);
 
@@ -163,6 +216,10 @@ void conn__sent(struct io_conn *c, int res);
 void conn__drain_overflow(struct io_conn *c);
 void conn__reset(struct io_conn *c);
 void conn__ping(struct io_conn *c);
+void conn__purge(struct io_conn *c, bool all); /* drops killed frames (all: every queued one) */
+void conn__trim(struct io_conn *c);            /* drop-oldest: back under the limits */
+void conn__drop(struct io_conn *c, struct io_msg *m); /* a queued frame that will not go out */
+void reactor__wake(struct reactor *r);
 
 /* reactor.c: services conn.c needs */
 struct io_uring_sqe *reactor__sqe(struct reactor *r);

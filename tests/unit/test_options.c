@@ -44,6 +44,14 @@ static const char *const names[] = {
     "recv-buffers",
     "io-uring",
     "busy-poll",
+    "slow-consumer-policy",
+    "backpressure-limit",
+    "inbound-rate",
+    "inbound-burst",
+    "channel-backlog-limit",
+    "stats-socket",
+    "stats-socket-mode",
+    "metrics-listen",
     "auth-algorithm",
     "auth-key",
     "auth-key-file",
@@ -102,6 +110,14 @@ Test(options, defaults)
 	cr_assert_eq(o.outbound_ring, 1024);
 	cr_assert_eq(o.recv_buffers, 1024);
 	cr_assert_eq(o.uring_mode, SLUICE_URING_DEFER);
+	cr_assert_eq(o.slow_policy, SLUICE_SLOW_DISCONNECT);
+	cr_assert_eq(o.backpressure_limit, 0);
+	cr_assert_eq(o.inbound_rate, 0);
+	cr_assert_eq(o.inbound_burst, 1000);
+	cr_assert_eq(o.channel_backlog_limit, 100000);
+	cr_assert_str_eq(o.stats_socket, "");
+	cr_assert_eq(o.stats_mode, 0600);
+	cr_assert_str_eq(o.metrics_listen, "");
 }
 
 /* ---- set by name -------------------------------------------------------- */
@@ -226,6 +242,28 @@ static const struct set_case set_cases[] = {
     REFUSE("io-uring", ""),
     REFUSE("io-uring", "sqpoll"),
     REFUSE("io-uring", "0"),
+    SET_NUM("slow-consumer-policy", "disconnect", slow_policy, SLUICE_SLOW_DISCONNECT),
+    SET_NUM("slow-consumer-policy", "drop-oldest", slow_policy, SLUICE_SLOW_DROP_OLDEST),
+    REFUSE("slow-consumer-policy", "drop"),
+    REFUSE("slow-consumer-policy", "Disconnect"),
+    REFUSE("slow-consumer-policy", ""),
+    SET_NUM("backpressure-limit", "0", backpressure_limit, 0),
+    SET_NUM("backpressure-limit", "5000", backpressure_limit, 5000),
+    REFUSE("backpressure-limit", "-1"),
+    SET_NUM("inbound-rate", "0", inbound_rate, 0),
+    SET_NUM("inbound-rate", "100", inbound_rate, 100),
+    SET_NUM("inbound-burst", "1", inbound_burst, 1),
+    REFUSE("inbound-burst", "0"),
+    SET_NUM("channel-backlog-limit", "0", channel_backlog_limit, 0),
+    SET_NUM("channel-backlog-limit", "42", channel_backlog_limit, 42),
+    SET_STR("stats-socket", "/run/sluice/stats.sock", stats_socket),
+    SET_STR("stats-socket", "", stats_socket),
+    SET_NUM("stats-socket-mode", "0660", stats_mode, 0660),
+    SET_NUM("stats-socket-mode", "600", stats_mode, 0600),
+    REFUSE("stats-socket-mode", "0800"),
+    REFUSE("stats-socket-mode", "1777"),
+    REFUSE("stats-socket-mode", "rw"),
+    SET_STR("metrics-listen", "127.0.0.1:9464", metrics_listen),
     SET_NUM("echo", "on", echo, 1),
     REFUSE("echo", ""),
 };
@@ -506,6 +544,14 @@ Test(options, load_the_every_option_fixture)
 	cr_assert_eq(o.recv_buffers, 256);
 	cr_assert_eq(o.uring_mode, SLUICE_URING_PLAIN);
 	cr_assert_eq(o.busy_poll_us, 7);
+	cr_assert_eq(o.slow_policy, SLUICE_SLOW_DROP_OLDEST);
+	cr_assert_eq(o.backpressure_limit, 2000);
+	cr_assert_eq(o.inbound_rate, 50);
+	cr_assert_eq(o.inbound_burst, 20);
+	cr_assert_eq(o.channel_backlog_limit, 777);
+	cr_assert_str_eq(o.stats_socket, "/run/sluice/stats.sock");
+	cr_assert_eq(o.stats_mode, 0640);
+	cr_assert_str_eq(o.metrics_listen, "0.0.0.0:9464");
 	cr_assert_str_eq(o.auth_algorithm, "RS256");
 	cr_assert_str_eq(o.auth_key, "s3cret with spaces");
 	cr_assert_str_eq(o.auth_key_file, "/etc/sluice/key");
