@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "sluice.h"
 
 #define STRIPES 64
 
@@ -254,4 +255,18 @@ out:
 uint64_t channel_count(const struct channel_table *t)
 {
 	return atomic_load_explicit(&t->count, memory_order_relaxed); /* a gauge */
+}
+
+uint64_t channel_slowest(const struct channel *ch)
+{
+	struct subs *sub = epoch_load((void *_Atomic *)&ch->subs);
+	uint64_t max = 0;
+
+	for (uint32_t i = 0; i < sub->n; i++) {
+		struct sluice_socket *s = atomic_load_explicit(&sub->s[i], memory_order_relaxed);
+		uint64_t lag = s ? sluice_socket_outbound_backpressure(s) : 0;
+		if (lag > max)
+			max = lag;
+	}
+	return max;
 }

@@ -59,6 +59,10 @@ void channel_table_tallies(struct channel_table *t, struct io_server *ios);
 /* Calls fn for every channel until it returns non-zero. Inside an epoch section. */
 void channel_each(struct channel_table *t, int (*fn)(struct channel *ch, void *ctx), void *ctx);
 
+/* The largest outbound backlog (messages) of its subscribers: the slowest
+ * one's lag. Inside an epoch section. */
+uint64_t channel_slowest(const struct channel *ch);
+
 /* Frees every channel; no reader or writer is left. NULL: no-op. */
 void channel_table_destroy(struct channel_table *t);
 

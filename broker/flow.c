@@ -149,6 +149,7 @@ static void flow__read(struct channel *ch, void *ctx)
 		.delivered = sum.delivered,
 		.dropped = sum.dropped,
 		.backlog = sum.backlog,
+		.slowest = channel_slowest(ch),
 	};
 }
 

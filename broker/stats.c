@@ -121,8 +121,8 @@ static const char *const sock_cols[] = {"worker",   "backpressure", "inbound", "
 					"outbound_bytes", "procedures", "msgs_in", "msgs_out",
 					"dropped",  "subs",  "age_s"};
 #define SOCK_NCOLS (sizeof(sock_cols) / sizeof(sock_cols[0]))
-static const char *const chan_cols[] = {"subscribers", "published", "fanout",
-					"delivered",   "dropped",   "backlog"};
+static const char *const chan_cols[] = {"subscribers", "published", "fanout", "delivered",
+					"dropped",     "backlog",   "slowest"};
 #define CHAN_NCOLS (sizeof(chan_cols) / sizeof(chan_cols[0]))
 
 struct rows {
@@ -224,8 +224,8 @@ static int stats__chan_row(struct channel *ch, void *ctx)
 	}
 	r->name[i] = '\0';
 	io_tally_read(ch->tally, &sum);
-	uint64_t v[CHAN_NCOLS] = {sub->n,	   sum.published, sum.fanout,
-				  sum.delivered, sum.dropped,   sum.backlog};
+	uint64_t v[CHAN_NCOLS] = {sub->n,	   sum.published, sum.fanout,	      sum.delivered,
+				  sum.dropped, sum.backlog,   channel_slowest(ch)};
 	memcpy(r->v, v, sizeof(v));
 	return 0;
 }

@@ -374,6 +374,7 @@ struct sluice_channel_stats {
 	uint64_t delivered;  /* copies the kernel took */
 	uint64_t dropped;    /* copies dropped (kill, drop-oldest, refused, connection gone) */
 	uint64_t backlog;    /* copies still queued: the channel's backpressure */
+	uint64_t slowest;    /* the slowest subscriber's outbound backlog (all its messages) */
 };
 
 /* [any] 0, or -ENOENT when nobody is subscribed to the channel (a channel

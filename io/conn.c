@@ -32,13 +32,17 @@ static void conn__queue_local(struct io_conn *c, struct io_msg *m)
 	c->local_tail = &m->next;
 	/* relaxed: a gauge of bytes queued; the worker adds its own with fetch_add */
 	atomic_fetch_add_explicit(&c->out_queued, m->hlen + m->len, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->out_frames, 1, memory_order_relaxed);
+	m->local = 1;
 }
 
 void conn__drop(struct io_conn *c, struct io_msg *m)
 {
 	struct reactor *r = c->r;
 
+	if (m->local) { /* the reactor's own (a close never sent): not a message */
+		io_msg_free(m);
+		return;
+	}
 	ctr_add(&c->out_done, 1);
 	atomic_fetch_add_explicit(&c->out_dropped, 1, memory_order_relaxed); /* producers add too */
 	ctr_add(&c->out_dropped_bytes, m->hlen + m->len);
@@ -89,8 +93,7 @@ void conn__purge(struct io_conn *c, bool all)
 /* Frames and bytes queued for c and not yet written or dropped. */
 static inline uint64_t conn__out_frames(const struct io_conn *c)
 {
-	return atomic_load_explicit(&c->out_frames, memory_order_relaxed) -
-	       atomic_load_explicit(&c->out_done, memory_order_relaxed);
+	return mpsc_produced(&c->outq) - atomic_load_explicit(&c->out_done, memory_order_relaxed);
 }
 
 static inline uint64_t conn__out_bytes(const struct io_conn *c)
@@ -619,7 +622,7 @@ void conn__sent(struct io_conn *c, int res)
 		c->send_ms = c->r->now_ms;
 
 	uint64_t left = (uint64_t)res;
-	int done = 0;
+	int done = 0, msgs = 0;
 	while (done < c->nsending) {
 		struct io_msg *m = c->sending[done];
 		uint64_t size = m->hlen + m->len - c->send_skip;
@@ -631,13 +634,14 @@ void conn__sent(struct io_conn *c, int res)
 		c->send_skip = 0;
 		if (m->tally)
 			ctr_add(&m->tally->slot[c->r->id].delivered, 1);
+		msgs += !m->local;
 		io_msg_free(m);
 		done++;
 	}
-	if (done) {
-		ctr_add(&c->out_done, (uint64_t)done);
-		ctr_add(&c->out_written, (uint64_t)done);
-		ctr_add(&c->r->msgs_out, (uint64_t)done);
+	if (msgs) {
+		ctr_add(&c->out_done, (uint64_t)msgs);
+		ctr_add(&c->out_written, (uint64_t)msgs);
+		ctr_add(&c->r->msgs_out, (uint64_t)msgs);
 	}
 	memmove(c->sending, c->sending + done, (size_t)(c->nsending - done) * sizeof(c->sending[0]));
 	c->nsending -= done;
@@ -700,8 +704,6 @@ void conn__reset(struct io_conn *c)
 	atomic_store_explicit(&c->in_msgs, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->in_bytes, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->in_taken_msgs, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->out_frames, 0, memory_order_relaxed);
-	atomic_store_explicit(&c->out_done, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->out_written, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->out_dropped, 0, memory_order_relaxed);
 	atomic_store_explicit(&c->out_dropped_bytes, 0, memory_order_relaxed);

@@ -34,6 +34,7 @@ struct io_msg *io_msg_new(uint64_t cap)
 	m->opcode = WS_OP_BINARY;
 	m->hlen = 0;
 	m->pooled = 0;
+	m->local = 0;
 	m->tally = NULL;
 	atomic_init(&m->refs, 1);
 	return m;
@@ -200,7 +201,7 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	uint64_t bytes = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
 			 atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
 			 atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
-	uint64_t frames = atomic_load_explicit(&c->out_frames, memory_order_relaxed) -
+	uint64_t frames = mpsc_produced(&c->outq) -
 			  atomic_load_explicit(&c->out_done, memory_order_relaxed);
 	bool over = bytes + size > cfg->outbound_limit || frames + 1 > cfg->outbound_ring;
 
@@ -222,10 +223,8 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	 * a ring the reactor has not trimmed yet refuses the newest. Counted
 	 * before the push: the reactor may write it before we return. */
 	atomic_fetch_add_explicit(&c->out_queued, size, memory_order_relaxed);
-	atomic_fetch_add_explicit(&c->out_frames, 1, memory_order_relaxed);
 	if (!mpsc_push(&c->outq, m)) {
 		atomic_fetch_sub_explicit(&c->out_queued, size, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&c->out_frames, 1, memory_order_relaxed);
 		io_msg_free(m);
 		if (cfg->slow_policy == IO_SLOW_DISCONNECT) {
 			conn__limit(c, IO_CLOSE_SLOW_CONSUMER);

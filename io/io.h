@@ -102,6 +102,7 @@ struct io_msg {
 	uint8_t opcode;        /* WS_OP_TEXT or WS_OP_BINARY (or a control opcode) */
 	uint8_t hlen;          /* bytes of hdr in use when outbound; 0 for raw bytes */
 	uint8_t pooled;        /* from a reactor's pool (else malloc) */
+	uint8_t local;         /* the reactor's own frame (pong, close, HTTP): not counted */
 	_Atomic uint32_t refs; /* owners: 1, or more once shared (io_msg_hold) */
 	uint32_t tally_gen;    /* the tally's generation when attached */
 	struct io_tally *tally; /* counts where this frame went (a channel's), or NULL */

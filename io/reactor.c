@@ -85,6 +85,7 @@ struct io_msg *reactor__msg_new(struct reactor *r, uint64_t cap)
 			m->len = 0;
 			m->hlen = 0;
 			m->pooled = 1;
+			m->local = 0;
 			m->tally = NULL;
 			atomic_init(&m->refs, 1);
 			return m;

@@ -94,9 +94,10 @@ struct io_conn {
 	_Atomic uint64_t in_msgs;       /* [r] messages received */
 	_Atomic uint64_t in_bytes;      /* [r] their bytes */
 	_Atomic uint64_t in_taken_msgs; /* [w] messages the worker took */
-	_Atomic uint64_t out_frames;    /* [p] frames queued (the reactor's own too) */
-	_Atomic uint64_t out_done;      /* [r] frames written whole or dropped */
-	_Atomic uint64_t out_written;   /* [r] frames written whole */
+	/* frames queued are outq's producer cursor (mpsc_produced); out_done is
+	 * its match, never reset, so the pair stays a backlog across reuse */
+	_Atomic uint64_t out_done;      /* [r] outq frames written whole or dropped */
+	_Atomic uint64_t out_written;   /* [r] outq frames written whole */
 	_Atomic uint64_t out_dropped;   /* [p][r] frames dropped or refused */
 	_Atomic uint64_t out_dropped_bytes; /* [r] bytes of queued frames dropped */
 	_Atomic uint64_t gauge[4];      /* [w] io_conn_gauge_* */
@@ -121,7 +122,8 @@ struct tally_slot {
 } __attribute__((aligned(64)));
 
 struct io_tally {
-	_Atomic uint32_t refs;
+	_Atomic uint32_t refs;     /* a line of its own: publishers write it, reactors read gen */
+	char pad[60];
 	_Atomic uint32_t gen;      /* frames of an older generation were killed */
 	struct io_server *s;
 	int nslots;                /* reactors, then workers, then one for any other thread */

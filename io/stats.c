@@ -54,7 +54,7 @@ void io_conn_stats(const struct io_conn *c, struct io_conn_stats *out)
 	out->in_backlog = lag(out->in_msgs, taken);
 	/* in_pushed counts bytes in the ring only; overflow is the rest of in_bytes */
 	out->in_backlog_bytes = lag(out->in_bytes, taken_b);
-	out->out_backlog = lag(LOAD(c->out_frames), done);
+	out->out_backlog = lag(mpsc_produced(&c->outq), done);
 	out->out_backlog_bytes = lag(LOAD(c->out_queued), sent);
 	for (int i = 0; i < 4; i++)
 		out->gauge[i] = LOAD(c->gauge[i]);

@@ -72,7 +72,7 @@ static void usage(FILE *f)
 	      "  show channels [sort FIELD] [limit N] [json] a table, by FIELD (backlog), N rows (20)\n"
 	      "  show threads [json]                         reactors and workers\n"
 	      "  disconnect ID [CODE]                        close a socket\n"
-	      "  kill channel NAME                           drop a channel\n"
+	      "  kill channel NAME                           drop a channel's backlog now\n"
 	      "\n"
 	      "command of sluicectl:\n"
 	      "  top [-i SECONDS] [-n ITERATIONS] [-k N]     live view of show info and the N (10)\n"
