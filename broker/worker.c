@@ -50,12 +50,21 @@ static void *worker__run(void *arg)
 
 void worker_drain(const struct worker_ops *ops, void *local, struct io_conn *c)
 {
-	struct io_msg *msgs[64];
-	int k = 0;
+	struct io_msg *msgs[WORKER_QUANTUM];
+	int k = 0, taken = 0;
 
-	while (!(ops->hold && ops->hold(local, c)) && (k = io_conn_recv(c, msgs, 64)) > 0)
+	while (taken < WORKER_QUANTUM && !(ops->hold && ops->hold(local, c)) &&
+	       (k = io_conn_recv(c, msgs, WORKER_QUANTUM - taken)) > 0) {
 		for (int j = 0; j < k; j++)
 			ops->message(local, c, msgs[j]); /* a held socket keeps the rest */
+		taken += k;
+	}
+	if (taken >= WORKER_QUANTUM) {
+		/* its turn is over: to the back of the inbox, so that one busy
+		 * client delays the others by one quantum at most */
+		io_conn_requeue(c);
+		return;
+	}
 	if (k == -EPIPE) {
 		if (ops->closed)
 			ops->closed(local, c);

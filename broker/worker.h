@@ -39,8 +39,12 @@ int workers_start(struct io_server *s, int n, const struct worker_ops *ops, stru
 /* Stops the workers once the server is stopped, and frees them. NULL: no-op. */
 void workers_stop(struct workers *ws);
 
-/* Takes c's messages to ops (until ops->hold says stop), and hands c to
- * ops->closed once it is closed and drained. Worker thread of c. */
+/* Takes up to WORKER_QUANTUM of c's messages to ops (until ops->hold says
+ * stop), queues c again when it may have more, and hands c to ops->closed
+ * once it is closed and drained. Worker thread of c. */
+/* Messages of one connection handled per turn; a connection with more goes
+ * to the back of its worker's inbox (round robin between busy clients). */
+#define WORKER_QUANTUM 64
 void worker_drain(const struct worker_ops *ops, void *local, struct io_conn *c);
 
 /* The echo ops: every message goes back unchanged, same opcode. */

@@ -315,6 +315,17 @@ void io_conn_set_user(struct io_conn *c, void *user)
 	c->user = user;
 }
 
+void io_conn_requeue(struct io_conn *c)
+{
+	struct io_inbox *in = c->wi;
+
+	/* seq_cst exchange: as the reactor's notification; queued at most once */
+	if (atomic_exchange(&c->in_notified, 1))
+		return;
+	while (!mpsc_push(&in->ready, c))
+		; /* sized for every connection, each queued at most once: never full */
+}
+
 void io_conn_release(struct io_conn *c)
 {
 	struct io_msg *m;

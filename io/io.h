@@ -211,6 +211,10 @@ const char *io_conn_query(const struct io_conn *c);
 void *io_conn_user(const struct io_conn *c);
 void io_conn_set_user(struct io_conn *c, void *user);
 
+/* Queues c at the back of its worker's inbox again (it has more than the
+ * worker took this turn). Worker thread. */
+void io_conn_requeue(struct io_conn *c);
+
 /* Hands c back after -EPIPE from io_conn_recv. */
 void io_conn_release(struct io_conn *c);
 

@@ -271,7 +271,7 @@ static void reactor__accepted(struct reactor *r, int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
 	c->state = CONN_HTTP;
-	c->serial = r->next_serial++ * (uint64_t)r->s->nreactors + (uint64_t)r->id;
+	c->serial = ++r->next_serial * (uint64_t)r->s->nreactors + (uint64_t)r->id; /* never 0 */
 	c->rx_ms = r->now_ms;
 	c->deadline_ms = r->now_ms + r->s->cfg.handshake_timeout_ms;
 	atomic_store_explicit(&c->accept_ms, r->now_ms, memory_order_relaxed);
