@@ -320,16 +320,33 @@ static void stats__info(struct stats *st, struct out *o, bool json)
 		{"port", sluice_server_port(st->srv)},
 		{"metrics_port", st->metrics_port},
 	};
-	if (json) {
+	const char *fmt = json ? ",\"%s\":%llu" : "%s: %llu\n";
+	char key[48];
+
+	if (json)
 		out_printf(o, "{\"version\":\"%s\"", SLUICE_VERSION);
-		for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
-			out_printf(o, ",\"%s\":%llu", kv[i].key, (unsigned long long)kv[i].v);
-		out_printf(o, "}\n");
-		return;
-	}
-	out_printf(o, "version: %s\n", SLUICE_VERSION);
+	else
+		out_printf(o, "version: %s\n", SLUICE_VERSION);
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++)
-		out_printf(o, "%s: %llu\n", kv[i].key, (unsigned long long)kv[i].v);
+		out_printf(o, fmt, kv[i].key, (unsigned long long)kv[i].v);
+	/* per thread: loop turns and what waits for it (show threads has the table) */
+	for (int i = 0;; i++) {
+		struct io_reactor_stats r;
+		if (io_server_reactor_stats(st->srv->ios, i, &r) < 0)
+			break;
+		snprintf(key, sizeof(key), "reactor%d_loops", i);
+		out_printf(o, fmt, key, (unsigned long long)r.loops);
+		snprintf(key, sizeof(key), "reactor%d_queue", i);
+		out_printf(o, fmt, key, (unsigned long long)r.queue);
+	}
+	for (int i = 0; i < st->srv->nworkers; i++) {
+		snprintf(key, sizeof(key), "worker%d_loops", i);
+		out_printf(o, fmt, key, (unsigned long long)LOAD(st->srv->bw[i]->loops));
+		snprintf(key, sizeof(key), "worker%d_queue", i);
+		out_printf(o, fmt, key, (unsigned long long)io_inbox_size(st->srv->ios, i));
+	}
+	if (json)
+		out_printf(o, "}\n");
 }
 
 static void stats__threads(struct stats *st, struct out *o, bool json)
