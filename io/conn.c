@@ -713,5 +713,4 @@ void conn__reset(struct io_conn *c)
 	free(c->query);
 	c->query = NULL;
 	c->kill_reason[0] = '\0';
-	c->kill_graceful = false;
 }

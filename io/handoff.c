@@ -193,6 +193,15 @@ static void conn__limit(struct io_conn *c, int code)
 		conn__notify_reactor(c);
 }
 
+/* A frame that will not be queued: counted as dropped, freed. */
+static void conn__refuse(struct io_conn *c, struct io_msg *m)
+{
+	/* fetch_add: producers of every thread share these two */
+	atomic_fetch_add_explicit(&c->out_dropped, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->r->refused, 1, memory_order_relaxed);
+	io_msg_free(m);
+}
+
 int io_conn_send(struct io_conn *c, struct io_msg *m)
 {
 	const struct io_config *cfg = &c->r->s->cfg;
@@ -206,30 +215,41 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	bool over = bytes + size > cfg->outbound_limit || frames + 1 > cfg->outbound_ring;
 
 	if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
-		io_msg_free(m);
+		conn__refuse(c, m);
 		return -EPIPE;
 	}
 	if (cfg->backpressure_limit && frames + 1 > cfg->backpressure_limit) {
-		io_msg_free(m);
+		conn__refuse(c, m);
 		conn__limit(c, IO_CLOSE_BACKPRESSURE);
 		return -ENOBUFS;
 	}
 	if (over && cfg->slow_policy == IO_SLOW_DISCONNECT) {
-		io_msg_free(m);
+		conn__refuse(c, m);
 		conn__limit(c, IO_CLOSE_SLOW_CONSUMER);
 		return -ENOBUFS;
 	}
-	/* drop-oldest: queue it anyway and let the reactor trim the oldest; only
-	 * a ring the reactor has not trimmed yet refuses the newest. Counted
-	 * before the push: the reactor may write it before we return. */
+	/* drop-oldest: queue it anyway and let the reactor trim the oldest (the
+	 * ring has room for twice outbound_ring); only a ring the reactor has
+	 * not trimmed yet refuses the newest. Counted before the push: the
+	 * reactor may write it before we return. */
 	atomic_fetch_add_explicit(&c->out_queued, size, memory_order_relaxed);
-	if (!mpsc_push(&c->outq, m)) {
+	bool queued = mpsc_push(&c->outq, m);
+	if (!queued && cfg->slow_policy == IO_SLOW_DROP_OLDEST) {
+		/* the reactor trims the oldest within its turn: give it that turn
+		 * (a wait on our own reactor, bounded, never on the client) */
+		atomic_store_explicit(&c->shed, 1, memory_order_relaxed);
+		conn__notify_reactor(c);
+		for (int i = 0; i < 256 && !queued; i++) {
+			sched_yield();
+			queued = mpsc_push(&c->outq, m);
+		}
+	}
+	if (!queued) {
 		atomic_fetch_sub_explicit(&c->out_queued, size, memory_order_relaxed);
-		io_msg_free(m);
+		conn__refuse(c, m);
 		if (cfg->slow_policy == IO_SLOW_DISCONNECT) {
 			conn__limit(c, IO_CLOSE_SLOW_CONSUMER);
 		} else {
-			atomic_fetch_add_explicit(&c->out_dropped, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);
 			atomic_store_explicit(&c->shed, 1, memory_order_relaxed);
 			conn__notify_reactor(c);
@@ -273,8 +293,8 @@ void io_conn_close(struct io_conn *c, int code, const char *reason)
 	/* the reason is written before the code that publishes it (seq_cst CAS);
 	 * two threads racing here may mix reasons, never codes */
 	snprintf(c->kill_reason, sizeof(c->kill_reason), "%s", reason ? reason : "");
-	c->kill_graceful = true;
-	if (atomic_compare_exchange_strong(&c->kill_code, &none, code))
+	/* graceful travels with the code: a limit that wins the race is not */
+	if (atomic_compare_exchange_strong(&c->kill_code, &none, code | KILL_GRACEFUL))
 		conn__notify_reactor(c);
 }
 

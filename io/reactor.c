@@ -216,7 +216,9 @@ static struct io_conn *reactor__conn_new(struct reactor *r, uint32_t slot)
 		return NULL;
 	c->in = malloc(cfg->max_header > WS_MAX_HEADER ? cfg->max_header : WS_MAX_HEADER);
 	if (!c->in || spsc_init(&c->inq, cfg->inbound_ring) < 0 ||
-	    mpsc_init(&c->outq, cfg->outbound_ring) < 0) {
+	    /* drop-oldest lets producers run ahead of the reactor's trim */
+	    mpsc_init(&c->outq, cfg->outbound_ring * (cfg->slow_policy == IO_SLOW_DROP_OLDEST ? 2 : 1)) <
+		    0) {
 		free(c->in);
 		spsc_deinit(&c->inq);
 		free(c);
@@ -377,8 +379,9 @@ static void reactor__drain_notify(struct reactor *r)
 			if (atomic_load_explicit(&c->shed, memory_order_relaxed) &&
 			    atomic_exchange(&c->shed, 0))
 				conn__trim(c);
-			int code = atomic_load(&c->kill_code);
-			if (code && c->kill_graceful && c->state == CONN_WS) {
+			int kill = atomic_load(&c->kill_code), code = kill & 0xffff;
+			bool graceful = kill & KILL_GRACEFUL;
+			if (code && graceful && c->state == CONN_WS) {
 				/* the worker's own close: what it sent before goes out first */
 				c->close_when_sent = code;
 				conn__flush(c);
@@ -386,7 +389,7 @@ static void reactor__drain_notify(struct reactor *r)
 			}
 			if (code) {
 				conn__close(c, (unsigned)code,
-					     c->kill_graceful ? c->kill_reason
+					     graceful ? c->kill_reason
 					     : code == IO_CLOSE_BACKPRESSURE ? "backpressure limit"
 									     : "slow consumer");
 				continue;

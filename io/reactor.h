@@ -84,7 +84,7 @@ struct io_conn {
 	void *user;                  /* [w] */
 	char *query;                 /* the upgrade's query string (malloc), or NULL */
 	char kill_reason[124];       /* [w] written before kill_code is set */
-	bool kill_graceful;          /* [w] so is this: io_conn_close, not a slow consumer */
+#define KILL_GRACEFUL 0x10000        /* in kill_code: io_conn_close's (queued frames first) */
 
 	/* cursors (io.h): [r] written by the reactor only, [p] by producers
 	 * (fetch_add), [w] by the worker only; any thread reads them */
@@ -170,6 +170,7 @@ struct reactor {
 	_Atomic uint64_t loops, live_gauge, msgs_in, bytes_in, msgs_out, bytes_out;
 	_Atomic uint64_t msgs_dropped, slow_disconnects, bp_disconnects, rate_disconnects, pauses;
 	_Atomic uint64_t slow_drops;    /* producers add too (fetch_add) */
+	_Atomic uint64_t refused;       /* frames io_conn_send did not queue (fetch_add) */
 	_Atomic int purge;         /* a tally was killed: look through every outq */
 	struct mpsc admin;         /* struct io_admin: closes asked by serial */
 	uint64_t next_serial;

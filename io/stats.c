@@ -119,7 +119,7 @@ void io_server_totals(const struct io_server *s, struct io_totals *out)
 		out->bytes_in += LOAD(r->bytes_in);
 		out->msgs_out += LOAD(r->msgs_out);
 		out->bytes_out += LOAD(r->bytes_out);
-		out->msgs_dropped += LOAD(r->msgs_dropped);
+		out->msgs_dropped += LOAD(r->msgs_dropped) + LOAD(r->refused);
 		out->slow_consumer_disconnects += LOAD(r->slow_disconnects);
 		out->slow_consumer_drops += LOAD(r->slow_drops);
 		out->backpressure_disconnects += LOAD(r->bp_disconnects);
