@@ -156,7 +156,6 @@ void sluice_options_defaults(struct sluice_options *o)
 		.uring_mode = io.uring_mode,
 		.busy_poll_us = io.busy_poll_us,
 		.inbound_burst = 1000,
-		.channel_backlog_limit = 100000,
 		.stats_mode = 0600,
 		.auth_algorithm = "HS256",
 		.auth_default_expiry_s = 86400,

@@ -126,7 +126,7 @@ struct sluice_options {
 	uint64_t backpressure_limit;   /* messages in any one stream of a socket: 4101; 0 */
 	uint32_t inbound_rate;         /* messages a second from one socket: 4102; 0 */
 	uint32_t inbound_burst;        /* ... and in a burst above that rate, 1000 */
-	uint64_t channel_backlog_limit; /* messages of one channel queued: killed; 100000 */
+	uint64_t channel_backlog_limit; /* copies of one channel queued: killed; 0 (off) */
 	/* operations */
 	char stats_socket[108];        /* Unix socket of the stats commands; "" none */
 	uint32_t stats_mode;           /* its permissions, 0600 */

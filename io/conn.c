@@ -90,12 +90,6 @@ void conn__purge(struct io_conn *c, bool all)
 	c->held_tail = keep ? tail : &c->held;
 }
 
-/* Frames and bytes queued for c and not yet written or dropped. */
-static inline uint64_t conn__out_frames(const struct io_conn *c)
-{
-	return mpsc_produced(&c->outq) - atomic_load_explicit(&c->out_done, memory_order_relaxed);
-}
-
 static inline uint64_t conn__out_bytes(const struct io_conn *c)
 {
 	return atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
@@ -108,7 +102,7 @@ void conn__trim(struct io_conn *c)
 	const struct io_config *cfg = &c->r->s->cfg;
 	struct io_msg *m;
 
-	while ((conn__out_frames(c) > cfg->outbound_ring || conn__out_bytes(c) > cfg->outbound_limit) &&
+	while ((mpsc_size(&c->outq) > cfg->outbound_ring || conn__out_bytes(c) > cfg->outbound_limit) &&
 	       (m = conn__next_out(c))) {
 		conn__drop(c, m);
 		atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);

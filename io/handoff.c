@@ -210,8 +210,9 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	uint64_t bytes = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
 			 atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
 			 atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
-	uint64_t frames = mpsc_produced(&c->outq) -
-			  atomic_load_explicit(&c->out_done, memory_order_relaxed);
+	/* the message limit counts the ring: frames the reactor took for a
+	 * send in flight no longer wait there */
+	uint64_t frames = mpsc_size(&c->outq);
 	bool over = bytes + size > cfg->outbound_limit || frames + 1 > cfg->outbound_ring;
 
 	if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {

@@ -114,7 +114,7 @@ Test(options, defaults)
 	cr_assert_eq(o.backpressure_limit, 0);
 	cr_assert_eq(o.inbound_rate, 0);
 	cr_assert_eq(o.inbound_burst, 1000);
-	cr_assert_eq(o.channel_backlog_limit, 100000);
+	cr_assert_eq(o.channel_backlog_limit, 0);
 	cr_assert_str_eq(o.stats_socket, "");
 	cr_assert_eq(o.stats_mode, 0600);
 	cr_assert_str_eq(o.metrics_listen, "");
