@@ -284,14 +284,18 @@ static void conn__push_overflow(struct io_conn *c)
 	bool moved = false;
 
 	while (c->overflow) {
-		uint64_t size = c->overflow->len;
+		struct io_msg *m = c->overflow, *next = m->next;
+		uint64_t size = m->len;
 		if (held && held + size > limit)
 			break;
-		if (!spsc_push(&c->inq, c->overflow))
+		/* m belongs to the worker once pushed: it may be handled and freed
+		 * (its first bytes reused by a pool) before the push returns, so
+		 * nothing of it is read after */
+		if (!spsc_push(&c->inq, m))
 			break;
 		held += size;
 		pushed += size;
-		c->overflow = c->overflow->next;
+		c->overflow = next;
 		moved = true;
 	}
 	/* relaxed: a gauge the worker does not act on; the ring carries the messages */
