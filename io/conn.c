@@ -66,6 +66,7 @@ static struct io_msg *conn__next_out(struct io_conn *c)
 
 	if (m) {
 		c->held = m->next;
+		c->nheld--;
 		if (!c->held)
 			c->held_tail = &c->held;
 		return m;
@@ -76,6 +77,7 @@ static struct io_msg *conn__next_out(struct io_conn *c)
 void conn__purge(struct io_conn *c, bool all)
 {
 	struct io_msg *keep = NULL, **tail = &keep, *m;
+	uint32_t n = 0;
 
 	while ((m = conn__next_out(c))) {
 		if (all || conn__stale(m)) {
@@ -85,9 +87,11 @@ void conn__purge(struct io_conn *c, bool all)
 		m->next = NULL;
 		*tail = m;
 		tail = &m->next;
+		n++;
 	}
 	c->held = keep;
 	c->held_tail = keep ? tail : &c->held;
+	c->nheld = n;
 }
 
 static inline uint64_t conn__out_bytes(const struct io_conn *c)
@@ -102,7 +106,8 @@ void conn__trim(struct io_conn *c)
 	const struct io_config *cfg = &c->r->s->cfg;
 	struct io_msg *m;
 
-	while ((mpsc_size(&c->outq) > cfg->outbound_ring || conn__out_bytes(c) > cfg->outbound_limit) &&
+	while ((c->nheld + mpsc_size(&c->outq) > cfg->outbound_ring ||
+		conn__out_bytes(c) > cfg->outbound_limit) &&
 	       (m = conn__next_out(c))) {
 		conn__drop(c, m);
 		atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);

@@ -131,7 +131,9 @@ static uint32_t conn__room(struct io_conn *c, struct io_msg **msgs, uint32_t n)
 	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
 			  atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
 			  atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
-	uint64_t frames = c->outq.cap - mpsc_size(&c->outq);
+	uint64_t used = mpsc_size(&c->outq);
+	/* the message limit, not the ring's size (drop-oldest makes it larger) */
+	uint64_t frames = used < cfg->outbound_ring ? cfg->outbound_ring - used : 0;
 	uint64_t budget = cfg->outbound_limit / 2;
 	uint32_t k = 0;
 

@@ -105,6 +105,7 @@ struct io_conn {
 	_Atomic int kill_out;           /* [a] io_conn_kill_outbound asked */
 	struct io_msg *held;            /* frames a purge took out of outq, oldest first */
 	struct io_msg **held_tail;
+	uint32_t nheld;
 	double tokens;                  /* inbound rate bucket (inbound_rate) */
 	uint64_t tokens_ms;
 };

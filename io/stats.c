@@ -202,9 +202,11 @@ void io_tally_read(const struct io_tally *t, struct io_tally_sum *out)
 	}
 	done = out->delivered + out->dropped;
 	for (int i = t->s->nreactors; i < t->nslots; i++) {
+		/* refused before fanout (io_tally_publish stores them the other
+		 * way round): never more refused than fanout */
+		refused += LOAD(t->slot[i].dropped);
 		out->published += LOAD(t->slot[i].published);
 		out->fanout += LOAD(t->slot[i].fanout);
-		refused += LOAD(t->slot[i].dropped);
 	}
 	out->dropped += refused;
 	queued = out->fanout - refused;
