@@ -191,6 +191,13 @@ struct bworker {
 	const struct worker_ops *ops; /* to drain a resumed socket's connection */
 	/* cursors: this worker writes them, any thread reads (stats) */
 	_Atomic uint64_t loops, msgs, publishes;
+	struct mpsc closing;          /* struct close_task: channel closes for its sockets */
+};
+
+/* sluice_channel_close's word to one subscriber's worker: kick it out. */
+struct close_task {
+	struct sluice_socket *s;      /* a reference */
+	char name[];
 };
 
 /* server.c */
@@ -232,6 +239,9 @@ static inline bool mw__hooked(const struct sluice_server *srv, enum sluice_mw ki
 
 /* socket.c, for request.c: counts a request; over backpressure_limit closes 4101 */
 void socket__req_started(struct sluice_socket *s);
+
+/* flow.c: the worker's side of sluice_channel_close */
+void flow__closing(struct bworker *w);
 
 /* stats.c: the stats thread (stats socket, /metrics); 0 or -errno */
 int stats__start(struct sluice_server *srv);

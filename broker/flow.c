@@ -10,6 +10,7 @@
  * Threads: any, as sluice.h says for each function.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker.h"
@@ -178,6 +179,72 @@ int64_t sluice_channel_kill(struct sluice_server *srv, const char *channel)
 	int rc = flow__channel(srv, channel, flow__kill, &dropped);
 
 	return rc < 0 ? rc : (int64_t)dropped;
+}
+
+struct flow_close {
+	struct sluice_server *srv;
+	const char *name;
+	int64_t told;
+};
+
+/* A reference to s unless it is already on its way out (refs at 0). */
+static bool flow__try_ref(struct sluice_socket *s)
+{
+	uint32_t refs = atomic_load_explicit(&s->refs, memory_order_relaxed);
+
+	while (refs)
+		if (atomic_compare_exchange_weak_explicit(&s->refs, &refs, refs + 1,
+							  memory_order_acquire, memory_order_relaxed))
+			return true;
+	return false;
+}
+
+static void flow__close(struct channel *ch, void *ctx)
+{
+	struct flow_close *fc = ctx;
+	struct subs *sub = epoch_load((void *_Atomic *)&ch->subs);
+	size_t len = strlen(fc->name);
+
+	for (uint32_t i = 0; i < sub->n; i++) {
+		struct sluice_socket *s = atomic_load_explicit(&sub->s[i], memory_order_relaxed);
+		struct close_task *t;
+		if (!s || !flow__try_ref(s))
+			continue;
+		t = malloc(sizeof(*t) + len + 1);
+		if (t) { /* whole before the push: the worker may pop it at once */
+			t->s = s;
+			memcpy(t->name, fc->name, len + 1);
+		}
+		if (!t || !mpsc_push(&s->w->closing, t)) {
+			free(t);
+			socket__unref(s);
+			continue;
+		}
+		fc->told++;
+	}
+}
+
+int64_t sluice_channel_close(struct sluice_server *srv, const char *channel)
+{
+	struct flow_close fc = {srv, channel, 0};
+	int rc = flow__channel(srv, channel, flow__close, &fc);
+
+	if (rc < 0)
+		return rc;
+	for (int i = 0; i < srv->nworkers; i++)
+		io_inbox_wake(srv->bw[i]->in); /* they act on their next turn */
+	return fc.told;
+}
+
+void flow__closing(struct bworker *w)
+{
+	struct close_task *t;
+
+	while ((t = mpsc_pop(&w->closing))) {
+		sluice_socket_kick_out(t->s, t->name, "The channel was closed");
+		socket__unref(t->s);
+		free(t);
+	}
 }
 
 void sluice_server_totals(struct sluice_server *srv, struct sluice_totals *out)

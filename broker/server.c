@@ -173,6 +173,7 @@ static int server__turn(void *local)
 	atomic_store_explicit(&w->loops, atomic_load_explicit(&w->loops, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	mw__resume_all(w);
+	flow__closing(w);
 	socket__reap(w);
 	if (w->now_ms >= w->next_timer_ms)
 		socket__timers(w);
@@ -300,7 +301,8 @@ int sluice_server_create(const struct sluice_options *o, struct sluice_server **
 	for (int i = 0; i < srv->nworkers; i++) {
 		struct bworker *w = srv->bw[i] = calloc(1, sizeof(*w));
 		if (!w || mpsc_init(&w->dead, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0 ||
-		    mpsc_init(&w->resumed, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0) {
+		    mpsc_init(&w->resumed, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0 ||
+		    mpsc_init(&w->closing, srv->io.max_conns * (uint32_t)srv->io.reactors) < 0) {
 			rc = -ENOMEM;
 			goto fail;
 		}
@@ -376,6 +378,11 @@ void sluice_server_destroy(struct sluice_server *srv)
 		if (srv->bw[i]) {
 			mpsc_deinit(&srv->bw[i]->dead);
 			mpsc_deinit(&srv->bw[i]->resumed);
+			/* closes asked after the workers' last turn (after stop): the
+			 * sockets went with the server; only the words are freed */
+			for (void *t; (t = mpsc_pop(&srv->bw[i]->closing));)
+				free(t);
+			mpsc_deinit(&srv->bw[i]->closing);
 		}
 		free(srv->bw[i]);
 	}

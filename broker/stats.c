@@ -286,7 +286,8 @@ static const char stats__help[] =
 	"show channels [sort FIELD] [limit N] [json] the channels with the largest backlog (20)\n"
 	"show threads [json]                         each reactor's and worker's loop and queue\n"
 	"disconnect ID [CODE]                        close a socket (CODE 1000 or 3000-4999; 1000)\n"
-	"kill channel NAME                           drop a channel's backlog now\n";
+	"kill channel NAME                           drop a channel's backlog now\n"
+	"close channel NAME                          kick every subscriber out, after its queue\n";
 
 struct info_kv {
 	const char *key;
@@ -543,6 +544,12 @@ static void stats__command(struct stats *st, char *line, struct out *o)
 		stats__disconnect(st, o, w + 1, n - 1);
 	} else if (strcmp(w[0], "kill") == 0 && n == 3 && strcmp(w[1], "channel") == 0) {
 		stats__kill_channel(st, o, w[2]);
+	} else if (strcmp(w[0], "close") == 0 && n == 3 && strcmp(w[1], "channel") == 0) {
+		int64_t told = sluice_channel_close(st->srv, w[2]);
+		if (told < 0)
+			out_printf(o, "error: no channel '%s'\n", w[2]);
+		else
+			out_printf(o, "ok: closing for %lld subscribers\n", (long long)told);
 	} else {
 		out_printf(o, "error: unknown command '%s' (try: help)\n", w[0]);
 	}

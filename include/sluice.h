@@ -387,6 +387,11 @@ int64_t sluice_channel_backpressure(struct sluice_server *srv, const char *chann
  * dropped within a reactor turn (counted); subscribers stay subscribed.
  * Returns the backlog it dropped, or -ENOENT. */
 int64_t sluice_channel_kill(struct sluice_server *srv, const char *channel);
+/* [any] Closes the channel: every subscriber gets what is queued for it,
+ * then #kickOut (message "The channel was closed") and is unsubscribed, on
+ * its own worker; the channel goes with its last subscriber. Returns how
+ * many subscribers were told, or -ENOENT. */
+int64_t sluice_channel_close(struct sluice_server *srv, const char *channel);
 
 /* [any] Server-wide totals, as `show info` prints them. */
 struct sluice_totals {

@@ -73,6 +73,7 @@ static void usage(FILE *f)
 	      "  show threads [json]                         reactors and workers\n"
 	      "  disconnect ID [CODE]                        close a socket\n"
 	      "  kill channel NAME                           drop a channel's backlog now\n"
+	      "  close channel NAME                          kick its subscribers out after their queues\n"
 	      "\n"
 	      "command of sluicectl:\n"
 	      "  top [-i SECONDS] [-n ITERATIONS] [-k N]     live view of show info and the N (10)\n"
