@@ -36,10 +36,10 @@
 
 #include "broker.h"
 #include "channel.h"
+#include "statcmd.h"
 
 #define LOAD(x)   atomic_load_explicit(&(x), memory_order_relaxed)
 #define CMD_MAX   1024
-#define SHOW_MAX  20 /* rows of show sockets/channels without a limit */
 
 struct stats {
 	struct sluice_server *srv;
@@ -117,13 +117,10 @@ struct row {
 	uint64_t v[12];
 };
 
-static const char *const sock_cols[] = {"worker",   "backpressure", "inbound", "outbound",
-					"outbound_bytes", "procedures", "msgs_in", "msgs_out",
-					"dropped",  "subs",  "age_s"};
-#define SOCK_NCOLS (sizeof(sock_cols) / sizeof(sock_cols[0]))
-static const char *const chan_cols[] = {"subscribers", "published", "fanout", "delivered",
-					"dropped",     "backlog",   "slowest"};
-#define CHAN_NCOLS (sizeof(chan_cols) / sizeof(chan_cols[0]))
+#define sock_cols  statcmd_socket_cols
+#define SOCK_NCOLS STATCMD_SOCKET_COLS
+#define chan_cols  statcmd_channel_cols
+#define CHAN_NCOLS STATCMD_CHANNEL_COLS
 
 struct rows {
 	struct row *r;
@@ -378,74 +375,26 @@ static void stats__threads(struct stats *st, struct out *o, bool json)
 	free(rs.r);
 }
 
-/* Options after `show sockets|channels`: [sort F] [limit N] [json]. */
-static int stats__list_args(char **w, int n, const char *const *cols, size_t ncols, int *sort,
-			    size_t *limit, bool *json, struct out *o)
-{
-	for (int i = 0; i < n; i++) {
-		if (strcmp(w[i], "json") == 0) {
-			*json = true;
-		} else if (strcmp(w[i], "sort") == 0 && i + 1 < n) {
-			size_t c;
-			for (c = 0; c < ncols && strcmp(cols[c], w[i + 1]) != 0; c++)
-				;
-			if (c == ncols) {
-				out_printf(o, "error: cannot sort by '%s'; fields:", w[i + 1]);
-				for (c = 0; c < ncols; c++)
-					out_printf(o, " %s", cols[c]);
-				out_printf(o, "\n");
-				return -1;
-			}
-			*sort = (int)c;
-			i++;
-		} else if (strcmp(w[i], "limit") == 0 && i + 1 < n) {
-			char *end;
-			unsigned long long v = strtoull(w[i + 1], &end, 10);
-			if (*w[i + 1] < '0' || *w[i + 1] > '9' || *end) {
-				out_printf(o, "error: limit '%s' is not a number\n", w[i + 1]);
-				return -1;
-			}
-			*limit = (size_t)v;
-			i++;
-		} else {
-			out_printf(o, "error: unexpected '%s' (try: help)\n", w[i]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static void stats__sockets(struct stats *st, struct out *o, char **w, int n)
+static void stats__sockets(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
 	struct rows rs = {0};
 	struct sock_walk sw = {st, &rs, 0};
-	int sort = 1; /* backpressure */
-	size_t limit = SHOW_MAX;
-	bool json = false;
 
-	if (stats__list_args(w, n, sock_cols, SOCK_NCOLS, &sort, &limit, &json, o) < 0)
-		return;
 	io_server_each_conn(st->srv->ios, stats__sock_row, &sw);
-	stats__table(o, "id", sock_cols, SOCK_NCOLS, &rs, sort, limit, json);
+	stats__table(o, "id", sock_cols, SOCK_NCOLS, &rs, cmd->sort, cmd->limit, cmd->json);
 	free(rs.r);
 }
 
-static void stats__socket(struct stats *st, struct out *o, char **w, int n)
+static void stats__socket(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
 	struct rows rs = {0};
-	bool json = n == 2 && strcmp(w[1], "json") == 0;
-	struct sock_walk sw = {st, &rs, 0};
+	struct sock_walk sw = {st, &rs, stats__serial(st->srv, cmd->arg)};
 
-	if (n < 1 || n > 2 || (n == 2 && !json)) {
-		out_printf(o, "error: usage: show socket ID [json]\n");
-		return;
-	}
-	sw.only = stats__serial(st->srv, w[0]);
 	if (sw.only)
 		io_server_each_conn(st->srv->ios, stats__sock_row, &sw);
 	if (rs.n == 0) {
-		out_printf(o, "error: no socket '%s'\n", w[0]);
-	} else if (json) {
+		out_printf(o, "error: no socket '%.96s'\n", cmd->arg);
+	} else if (cmd->json) {
 		out_printf(o, "{\"id\":");
 		out_json_str(o, rs.r[0].name);
 		for (size_t c = 0; c < SOCK_NCOLS; c++)
@@ -459,44 +408,25 @@ static void stats__socket(struct stats *st, struct out *o, char **w, int n)
 	free(rs.r);
 }
 
-static void stats__channels(struct stats *st, struct out *o, char **w, int n)
+static void stats__channels(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
 	struct rows rs = {0};
-	int sort = 5; /* backlog */
-	size_t limit = SHOW_MAX;
-	bool json = false;
 
-	if (stats__list_args(w, n, chan_cols, CHAN_NCOLS, &sort, &limit, &json, o) < 0)
-		return;
 	epoch_enter(st->rec);
 	channel_each(st->srv->channels, stats__chan_row, &rs);
 	epoch_exit(st->rec);
-	stats__table(o, "name", chan_cols, CHAN_NCOLS, &rs, sort, limit, json);
+	stats__table(o, "name", chan_cols, CHAN_NCOLS, &rs, cmd->sort, cmd->limit, cmd->json);
 	free(rs.r);
 }
 
-static void stats__disconnect(struct stats *st, struct out *o, char **w, int n)
+static void stats__disconnect(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
-	uint64_t serial;
-	long code = 1000;
-	int rc;
+	uint64_t serial = stats__serial(st->srv, cmd->arg);
+	int rc = io_server_close_serial(st->srv->ios, serial, cmd->code,
+					"disconnected by the operator");
 
-	if (n < 1 || n > 2) {
-		out_printf(o, "error: usage: disconnect ID [CODE]\n");
-		return;
-	}
-	if (n == 2) {
-		char *end;
-		code = strtol(w[1], &end, 10);
-		if (*end || !(code == 1000 || (code >= 3000 && code <= 4999))) {
-			out_printf(o, "error: code '%s' is not 1000 or 3000-4999\n", w[1]);
-			return;
-		}
-	}
-	serial = stats__serial(st->srv, w[0]);
-	rc = io_server_close_serial(st->srv->ios, serial, (int)code, "disconnected by the operator");
 	if (rc == -ENOENT)
-		out_printf(o, "error: no socket '%s'\n", w[0]);
+		out_printf(o, "error: no socket '%.96s'\n", cmd->arg);
 	else if (rc < 0)
 		out_printf(o, "error: %s\n", strerror(-rc));
 	else
@@ -508,50 +438,38 @@ static void stats__kill_channel(struct stats *st, struct out *o, const char *nam
 	int64_t n = sluice_channel_kill(st->srv, name);
 
 	if (n < 0)
-		out_printf(o, "error: no channel '%s'\n", name);
+		out_printf(o, "error: no channel '%.96s'\n", name);
 	else
 		out_printf(o, "ok: dropped %lld\n", (long long)n);
 }
 
-/* Runs one command line (words separated by spaces). */
+/* Runs one command line (statcmd.h has the language). */
 static void stats__command(struct stats *st, char *line, struct out *o)
 {
-	char *w[16];
-	int n = 0;
+	struct statcmd cmd;
+	char err[512];
+	int64_t n;
 
-	for (char *save = NULL, *t = strtok_r(line, " \t\r\n", &save); t && n < 16;
-	     t = strtok_r(NULL, " \t\r\n", &save))
-		w[n++] = t;
-	if (n == 0 || strcmp(w[0], "help") == 0) {
-		out_printf(o, "%s", stats__help);
-	} else if (strcmp(w[0], "show") == 0 && n >= 2 && strcmp(w[1], "info") == 0) {
-		if (n > 3 || (n == 3 && strcmp(w[2], "json") != 0))
-			out_printf(o, "error: usage: show info [json]\n");
+	if (statcmd_parse(line, &cmd, err, sizeof(err)) < 0) {
+		out_printf(o, "error: %s\n", err);
+		return;
+	}
+	switch (cmd.verb) {
+	case STATCMD_HELP: out_printf(o, "%s", stats__help); break;
+	case STATCMD_INFO: stats__info(st, o, cmd.json); break;
+	case STATCMD_SOCKETS: stats__sockets(st, o, &cmd); break;
+	case STATCMD_SOCKET: stats__socket(st, o, &cmd); break;
+	case STATCMD_CHANNELS: stats__channels(st, o, &cmd); break;
+	case STATCMD_THREADS: stats__threads(st, o, cmd.json); break;
+	case STATCMD_DISCONNECT: stats__disconnect(st, o, &cmd); break;
+	case STATCMD_KILL_CHANNEL: stats__kill_channel(st, o, cmd.arg); break;
+	case STATCMD_CLOSE_CHANNEL:
+		n = sluice_channel_close(st->srv, cmd.arg);
+		if (n < 0)
+			out_printf(o, "error: no channel '%.96s'\n", cmd.arg);
 		else
-			stats__info(st, o, n == 3);
-	} else if (strcmp(w[0], "show") == 0 && n >= 2 && strcmp(w[1], "sockets") == 0) {
-		stats__sockets(st, o, w + 2, n - 2);
-	} else if (strcmp(w[0], "show") == 0 && n >= 2 && strcmp(w[1], "socket") == 0) {
-		stats__socket(st, o, w + 2, n - 2);
-	} else if (strcmp(w[0], "show") == 0 && n >= 2 && strcmp(w[1], "channels") == 0) {
-		stats__channels(st, o, w + 2, n - 2);
-	} else if (strcmp(w[0], "show") == 0 && n >= 2 && strcmp(w[1], "threads") == 0) {
-		if (n > 3 || (n == 3 && strcmp(w[2], "json") != 0))
-			out_printf(o, "error: usage: show threads [json]\n");
-		else
-			stats__threads(st, o, n == 3);
-	} else if (strcmp(w[0], "disconnect") == 0) {
-		stats__disconnect(st, o, w + 1, n - 1);
-	} else if (strcmp(w[0], "kill") == 0 && n == 3 && strcmp(w[1], "channel") == 0) {
-		stats__kill_channel(st, o, w[2]);
-	} else if (strcmp(w[0], "close") == 0 && n == 3 && strcmp(w[1], "channel") == 0) {
-		int64_t told = sluice_channel_close(st->srv, w[2]);
-		if (told < 0)
-			out_printf(o, "error: no channel '%s'\n", w[2]);
-		else
-			out_printf(o, "ok: closing for %lld subscribers\n", (long long)told);
-	} else {
-		out_printf(o, "error: unknown command '%s' (try: help)\n", w[0]);
+			out_printf(o, "ok: closing for %lld subscribers\n", (long long)n);
+		break;
 	}
 }
 
