@@ -43,6 +43,14 @@ struct hstat {
 	_Atomic uint64_t started, done;
 } __attribute__((aligned(64)));
 
+/* One procedure's requests on one socket: started by its worker, answered
+ * by any thread. A socket tracks its first SOCKET_PROCS procedures by name. */
+#define SOCKET_PROCS 8
+struct sproc {
+	const struct handler *_Atomic h; /* set once by the worker; NULL: free */
+	_Atomic uint64_t started, done;
+};
+
 /* The gauges a socket's worker keeps in its io_conn for other threads. */
 enum { GAUGE_REQ_STARTED = 0, GAUGE_REQ_DONE = 1, GAUGE_SUBS = 2 };
 
@@ -160,6 +168,7 @@ struct sluice_socket {
 	struct sluice_socket *dead_next; /* the worker's retire list */
 	struct sluice_action act;     /* [w] the pending inbound decision */
 	uint64_t req_started;         /* [w] requests handed to procedures */
+	struct sproc procs[SOCKET_PROCS]; /* [w] claims, [a] counts: per procedure */
 	bool held;                    /* [w] waiting for act: packets wait too */
 	uint64_t auth_deadline_ms;    /* [w] when the token expires (monotonic), or 0 */
 	struct io_msg *backlog;       /* [w] messages taken while held, in order */
@@ -238,7 +247,7 @@ static inline bool mw__hooked(const struct sluice_server *srv, enum sluice_mw ki
 }
 
 /* socket.c, for request.c: counts a request; over backpressure_limit closes 4101 */
-void socket__req_started(struct sluice_socket *s);
+struct sproc *socket__req_started(struct sluice_socket *s, const struct handler *h);
 
 /* flow.c: the worker's side of sluice_channel_close */
 void flow__closing(struct bworker *w);

@@ -103,6 +103,24 @@ static int64_t flow__handler(struct sluice_server *srv, const char *event, bool 
 	return started > done ? (int64_t)(started - done) : 0;
 }
 
+int64_t sluice_socket_procedure_backpressure(const struct sluice_socket *s, const char *event)
+{
+	const struct handler *h = event ? server__handler(s->srv, (const uint8_t *)event,
+							  strlen(event))
+					: NULL;
+
+	if (!h || !h->proc)
+		return -ENOENT;
+	for (int i = 0; i < SOCKET_PROCS; i++) {
+		/* acquire: pairs with the worker's claim */
+		if (atomic_load_explicit(&s->procs[i].h, memory_order_acquire) != h)
+			continue;
+		uint64_t done = LOAD(s->procs[i].done), started = LOAD(s->procs[i].started);
+		return started > done ? (int64_t)(started - done) : 0;
+	}
+	return 0; /* never invoked on this socket (or past its first SOCKET_PROCS) */
+}
+
 int64_t sluice_procedure_backpressure(struct sluice_server *srv, const char *event)
 {
 	return flow__handler(srv, event, true);

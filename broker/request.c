@@ -18,6 +18,7 @@
 struct sluice_request {
 	struct sluice_socket *s;
 	struct hstat *hs;       /* the procedure's cursors on the worker that started it */
+	struct sproc *sp;       /* ... and on its socket, or NULL */
 	struct io_msg *m;       /* holds data */
 	int64_t cid;
 	const char *data;
@@ -63,7 +64,7 @@ void request__invoke(struct sluice_socket *s, struct io_msg *m, const struct han
 	/* cursors: started by this worker alone; done by whichever thread answers */
 	uint64_t started = atomic_load_explicit(&req->hs->started, memory_order_relaxed) + 1;
 	atomic_store_explicit(&req->hs->started, started, memory_order_relaxed);
-	socket__req_started(s);
+	req->sp = socket__req_started(s, h);
 	h->proc(req, h->ctx);
 }
 
@@ -102,6 +103,8 @@ static int request__answer(struct sluice_request *req, const char *key, const ch
 	rc = socket__send_msg(s, frame_end(&f));
 	atomic_fetch_add_explicit(&req->hs->done, 1, memory_order_relaxed);
 	io_conn_gauge_add(s->c, GAUGE_REQ_DONE, 1);
+	if (req->sp)
+		atomic_fetch_add_explicit(&req->sp->done, 1, memory_order_relaxed);
 	io_msg_free(req->m);
 	free(req);
 	socket__unref(s);

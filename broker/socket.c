@@ -688,13 +688,30 @@ int sluice_socket_kick_out(struct sluice_socket *s, const char *channel, const c
 
 /* ---- the server's invokes ---- */
 
-void socket__req_started(struct sluice_socket *s)
+struct sproc *socket__req_started(struct sluice_socket *s, const struct handler *h)
 {
 	uint64_t limit = s->srv->o.backpressure_limit;
+	struct sproc *p = NULL;
 
 	io_conn_gauge_set(s->c, GAUGE_REQ_STARTED, ++s->req_started);
 	if (limit && s->req_started - io_conn_gauge(s->c, GAUGE_REQ_DONE) > limit)
 		io_conn_close(s->c, SLUICE_CLOSE_BACKPRESSURE, "backpressure limit");
+	for (int i = 0; i < SOCKET_PROCS && !p; i++) {
+		/* relaxed: the worker is the only writer of h */
+		const struct handler *x = atomic_load_explicit(&s->procs[i].h, memory_order_relaxed);
+		if (x == h) {
+			p = &s->procs[i];
+		} else if (!x) {
+			/* release: a reader that sees h sees the counts' zeroes before it */
+			atomic_store_explicit(&s->procs[i].h, h, memory_order_release);
+			p = &s->procs[i];
+		}
+	}
+	if (p)
+		atomic_store_explicit(&p->started,
+				      atomic_load_explicit(&p->started, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+	return p; /* NULL past SOCKET_PROCS procedures: counted in the totals only */
 }
 
 void socket__watch(struct sluice_socket *s, uint64_t deadline_ms)

@@ -83,6 +83,30 @@ static void stats(struct sluice_request *req, void *ctx)
 	sluice_request_end(req, out, (size_t)n);
 }
 
+/* The backpressure API (sluice.h) as the caller's socket and the server see
+ * it: this request counts itself among the procedures' pending requests. */
+static void backpressure(struct sluice_request *req, void *ctx)
+{
+	struct sluice_socket *s = sluice_request_socket(req);
+	struct sluice_server *srv = sluice_socket_server(s);
+	struct sluice_socket_stats st;
+	char out[512];
+	int n;
+
+	(void)ctx;
+	sluice_socket_stats(s, &st);
+	n = snprintf(out, sizeof(out),
+		     "{\"backpressure\":%llu,\"inbound\":%llu,\"outbound\":%llu,"
+		     "\"procedures\":%llu,\"slow\":%lld,\"serverSlow\":%lld,\"msgsIn\":%llu,"
+		     "\"subscriptions\":%u}",
+		     (unsigned long long)sluice_socket_backpressure(s), (unsigned long long)st.inbound,
+		     (unsigned long long)st.outbound, (unsigned long long)st.procedures,
+		     (long long)sluice_socket_procedure_backpressure(s, "slow"),
+		     (long long)sluice_procedure_backpressure(srv, "slow"),
+		     (unsigned long long)st.msgs_in, st.subscriptions);
+	sluice_request_end(req, out, (size_t)n);
+}
+
 /* ---- data helpers ---- */
 
 static int64_t member_int(const char *data, size_t len, const char *key, int64_t dflt)
@@ -614,6 +638,7 @@ int main(int argc, char **argv)
 		{"login", login},       {"loginConfirmed", login_confirmed}, {"logout", logout},
 		{"whoAmI", who_am_i},   {"mwBlock", echo},       {"mwSilent", echo},
 		{"mwTransform", echo},  {"mwAsync", echo},       {"mwAsyncBlock", echo},
+		{"backpressure", backpressure},
 	};
 	struct sluice_options o;
 	struct sluice_server *srv;

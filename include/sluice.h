@@ -361,6 +361,11 @@ void sluice_socket_kill_outbound(struct sluice_socket *s);
 /* [any] Kills the outbound queue, then disconnects with code. */
 void sluice_socket_kill(struct sluice_socket *s, int code, const char *reason);
 
+/* [worker or kept] Requests of this socket the procedure took and has not
+ * answered (its first 8 procedures are tracked by name; the total above
+ * counts all). -ENOENT: no such procedure. */
+int64_t sluice_socket_procedure_backpressure(const struct sluice_socket *s, const char *event);
+
 /* [any] Across every socket: requests the procedure took and has not
  * answered; a receiver's calls in progress. -ENOENT: no such handler. */
 int64_t sluice_procedure_backpressure(struct sluice_server *srv, const char *event);
