@@ -214,6 +214,10 @@ struct bworker *server__this_worker(void); /* NULL off the worker threads */
 const struct handler *server__handler(const struct sluice_server *srv, const uint8_t *name,
 				      size_t len);
 uint64_t server__now_ms(void);
+/* A socket's id: the server's prefix and its connection's serial in base 36;
+ * and back (0: not an id of this server). */
+void server__socket_id(const struct sluice_server *srv, uint64_t serial, char *out, size_t cap);
+uint64_t server__socket_serial(const struct sluice_server *srv, const char *id);
 
 /* socket.c */
 void socket__message(struct bworker *w, struct io_conn *c, struct io_msg *m);

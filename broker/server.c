@@ -42,6 +42,38 @@ static uint32_t server__hash(const uint8_t *p, size_t n)
 	return h;
 }
 
+static const char base36[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+
+void server__socket_id(const struct sluice_server *srv, uint64_t serial, char *out, size_t cap)
+{
+	char tail[16];
+	int k = 0;
+	size_t at;
+
+	for (uint64_t v = serial; k == 0 || v; v /= 36)
+		tail[k++] = base36[v % 36];
+	at = (size_t)snprintf(out, cap, "%s", srv->id_prefix);
+	for (int i = k - 1; i >= 0 && at + 1 < cap; i--)
+		out[at++] = tail[i];
+	out[at < cap ? at : cap - 1] = '\0';
+}
+
+uint64_t server__socket_serial(const struct sluice_server *srv, const char *id)
+{
+	size_t pl = strlen(srv->id_prefix);
+	uint64_t v = 0;
+
+	if (strncmp(id, srv->id_prefix, pl) != 0 || !id[pl])
+		return 0;
+	for (const char *p = id + pl; *p; p++) {
+		const char *d = strchr(base36, *p);
+		if (!d || v > UINT64_MAX / 36)
+			return 0;
+		v = v * 36 + (uint64_t)(d - base36);
+	}
+	return v;
+}
+
 const struct handler *server__handler(const struct sluice_server *srv, const uint8_t *name,
 				      size_t len)
 {

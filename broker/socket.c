@@ -1070,9 +1070,6 @@ static void socket__process(struct sluice_socket *s, struct io_msg *m)
 static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
 {
 	struct sluice_socket *s = calloc(1, sizeof(*s));
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	char tail[16];
-	int k = 0;
 
 	if (!s)
 		return NULL;
@@ -1081,11 +1078,7 @@ static struct sluice_socket *socket__new(struct bworker *w, struct io_conn *c)
 	s->w = w;
 	atomic_init(&s->refs, 1); /* the connection's */
 	s->backlog_tail = &s->backlog;
-	for (uint64_t v = io_conn_serial(c); k == 0 || v; v /= 36)
-		tail[k++] = digits[v % 36];
-	memcpy(s->id, w->srv->id_prefix, strlen(w->srv->id_prefix));
-	for (int i = 0, at = (int)strlen(w->srv->id_prefix); i < k; i++)
-		s->id[at + i] = tail[k - 1 - i];
+	server__socket_id(w->srv, io_conn_serial(c), s->id, sizeof(s->id));
 	io_conn_set_user(c, s);
 	return s;
 }

@@ -144,42 +144,13 @@ static struct row *rows_add(struct rows *rs)
 	return &rs->r[rs->n++];
 }
 
-static void stats__socket_id(const struct sluice_server *srv, uint64_t serial, char *out,
-			     size_t cap)
-{
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	char tail[16];
-	int k = 0;
 
-	for (uint64_t v = serial; k == 0 || v; v /= 36)
-		tail[k++] = digits[v % 36];
-	size_t at = (size_t)snprintf(out, cap, "%s", srv->id_prefix);
-	for (int i = k - 1; i >= 0 && at + 1 < cap; i--)
-		out[at++] = tail[i];
-	out[at] = '\0';
-}
-
-/* The serial of a socket id, or 0. */
-static uint64_t stats__serial(const struct sluice_server *srv, const char *id)
-{
-	size_t pl = strlen(srv->id_prefix);
-	uint64_t v = 0;
-
-	if (strncmp(id, srv->id_prefix, pl) != 0 || !id[pl])
-		return 0;
-	for (const char *p = id + pl; *p; p++) {
-		const char *d = strchr("0123456789abcdefghijklmnopqrstuvwxyz", *p);
-		if (!d || !*p || v > UINT64_MAX / 36)
-			return 0;
-		v = v * 36 + (uint64_t)(d - "0123456789abcdefghijklmnopqrstuvwxyz");
-	}
-	return v;
-}
 
 struct sock_walk {
 	struct stats *st;
 	struct rows *rs;
 	uint64_t only; /* a serial, or 0 for all */
+	uint64_t now_ms; /* for the sockets' ages */
 };
 
 static int stats__sock_row(const struct io_conn_stats *c, void *ctx)
@@ -194,11 +165,11 @@ static int stats__sock_row(const struct io_conn_stats *c, void *ctx)
 		return 0;
 	if (!(r = rows_add(sw->rs)))
 		return 1;
-	stats__socket_id(sw->st->srv, c->serial, r->name, sizeof(r->name));
+	server__socket_id(sw->st->srv, c->serial, r->name, sizeof(r->name));
 	uint64_t v[SOCK_NCOLS] = {(uint64_t)c->worker, bp > procs ? bp : procs, c->in_backlog,
 				  c->out_backlog, c->out_backlog_bytes, procs, c->in_msgs,
 				  c->out_msgs, c->out_dropped, c->gauge[GAUGE_SUBS],
-				  c->age_ms / 1000};
+				  (sw->now_ms > c->accept_ms ? sw->now_ms - c->accept_ms : 0) / 1000};
 	memcpy(r->v, v, sizeof(v));
 	return sw->only ? 1 : 0;
 }
@@ -378,7 +349,7 @@ static void stats__threads(struct stats *st, struct out *o, bool json)
 static void stats__sockets(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
 	struct rows rs = {0};
-	struct sock_walk sw = {st, &rs, 0};
+	struct sock_walk sw = {st, &rs, 0, server__now_ms()};
 
 	io_server_each_conn(st->srv->ios, stats__sock_row, &sw);
 	stats__table(o, "id", sock_cols, SOCK_NCOLS, &rs, cmd->sort, cmd->limit, cmd->json);
@@ -388,7 +359,7 @@ static void stats__sockets(struct stats *st, struct out *o, const struct statcmd
 static void stats__socket(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
 	struct rows rs = {0};
-	struct sock_walk sw = {st, &rs, stats__serial(st->srv, cmd->arg)};
+	struct sock_walk sw = {st, &rs, server__socket_serial(st->srv, cmd->arg), server__now_ms()};
 
 	if (sw.only)
 		io_server_each_conn(st->srv->ios, stats__sock_row, &sw);
@@ -421,7 +392,7 @@ static void stats__channels(struct stats *st, struct out *o, const struct statcm
 
 static void stats__disconnect(struct stats *st, struct out *o, const struct statcmd *cmd)
 {
-	uint64_t serial = stats__serial(st->srv, cmd->arg);
+	uint64_t serial = server__socket_serial(st->srv, cmd->arg);
 	int rc = io_server_close_serial(st->srv->ios, serial, cmd->code,
 					"disconnected by the operator");
 

@@ -94,20 +94,13 @@ void conn__purge(struct io_conn *c, bool all)
 	c->nheld = n;
 }
 
-static inline uint64_t conn__out_bytes(const struct io_conn *c)
-{
-	return atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
-	       atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
-	       atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
-}
-
 void conn__trim(struct io_conn *c)
 {
 	const struct io_config *cfg = &c->r->s->cfg;
 	struct io_msg *m;
 
 	while ((c->nheld + mpsc_size(&c->outq) > cfg->outbound_ring ||
-		conn__out_bytes(c) > cfg->outbound_limit) &&
+		conn_out_bytes(c) > cfg->outbound_limit) &&
 	       (m = conn__next_out(c))) {
 		conn__drop(c, m);
 		atomic_fetch_add_explicit(&c->r->slow_drops, 1, memory_order_relaxed);

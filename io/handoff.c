@@ -128,9 +128,7 @@ static uint32_t conn__room(struct io_conn *c, struct io_msg **msgs, uint32_t n)
 {
 	const struct io_config *cfg = &c->r->s->cfg;
 	/* relaxed: gauges; the handshake below covers the one race that matters */
-	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
-			  atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
-			  atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
+	uint64_t queued = conn_out_bytes(c);
 	uint64_t used = mpsc_size(&c->outq);
 	/* the message limit, not the ring's size (drop-oldest makes it larger) */
 	uint64_t frames = used < cfg->outbound_ring ? cfg->outbound_ring - used : 0;
@@ -209,9 +207,7 @@ int io_conn_send(struct io_conn *c, struct io_msg *m)
 	const struct io_config *cfg = &c->r->s->cfg;
 	uint64_t size = m->hlen + m->len;
 	/* relaxed: gauges; being a frame late in noticing a limit is harmless */
-	uint64_t bytes = atomic_load_explicit(&c->out_queued, memory_order_relaxed) -
-			 atomic_load_explicit(&c->out_sent, memory_order_relaxed) -
-			 atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
+	uint64_t bytes = conn_out_bytes(c);
 	/* the message limit counts the ring: frames the reactor took for a
 	 * send in flight no longer wait there */
 	uint64_t frames = mpsc_size(&c->outq);

@@ -230,7 +230,7 @@ struct io_conn_stats {
 	uint64_t serial;          /* io_conn_serial; 0: the slot is not a WebSocket */
 	int worker;
 	bool paused;              /* reading stopped: its worker is behind */
-	uint64_t age_ms;          /* since accept */
+	uint64_t accept_ms;       /* when accepted (CLOCK_MONOTONIC, ms) */
 	uint64_t in_msgs, in_bytes;            /* messages received */
 	uint64_t in_backlog, in_backlog_bytes; /* received, not yet taken by the worker */
 	uint64_t out_msgs, out_bytes;          /* frames (and bytes) the kernel took */

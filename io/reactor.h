@@ -117,6 +117,21 @@ static inline void ctr_add(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
+/*
+ * Bytes queued for c and not yet written or dropped, from any thread. The
+ * consumer's counts are read first and the difference clamped: a reader
+ * racing the producers and the reactor never sees more gone than came
+ * (which would read as a huge backlog and trip the outbound limit).
+ */
+static inline uint64_t conn_out_bytes(const struct io_conn *c)
+{
+	uint64_t gone = atomic_load_explicit(&c->out_sent, memory_order_relaxed) +
+			atomic_load_explicit(&c->out_dropped_bytes, memory_order_relaxed);
+	uint64_t queued = atomic_load_explicit(&c->out_queued, memory_order_relaxed);
+
+	return queued > gone ? queued - gone : 0;
+}
+
 /* A tally's counters for one writer, on a cache line of their own. */
 struct tally_slot {
 	_Atomic uint64_t published, fanout, delivered, dropped;

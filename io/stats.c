@@ -33,18 +33,14 @@ static uint64_t lag(uint64_t produced, uint64_t consumed)
 
 void io_conn_stats(const struct io_conn *c, struct io_conn_stats *out)
 {
-	uint64_t accept = LOAD(c->accept_ms), now;
-	struct timespec ts;
 	uint64_t taken = LOAD(c->in_taken_msgs), done = LOAD(c->out_done);
-	uint64_t taken_b = LOAD(c->in_taken), sent = LOAD(c->out_sent) + LOAD(c->out_dropped_bytes);
+	uint64_t taken_b = LOAD(c->in_taken);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	*out = (struct io_conn_stats){
 		.serial = LOAD(c->pub_serial),
 		.worker = LOAD(c->pub_worker),
 		.paused = LOAD(c->paused) != 0,
-		.age_ms = now > accept ? now - accept : 0,
+		.accept_ms = LOAD(c->accept_ms),
 		.in_msgs = LOAD(c->in_msgs),
 		.in_bytes = LOAD(c->in_bytes),
 		.out_msgs = LOAD(c->out_written),
@@ -55,7 +51,7 @@ void io_conn_stats(const struct io_conn *c, struct io_conn_stats *out)
 	/* in_pushed counts bytes in the ring only; overflow is the rest of in_bytes */
 	out->in_backlog_bytes = lag(out->in_bytes, taken_b);
 	out->out_backlog = lag(mpsc_produced(&c->outq), done);
-	out->out_backlog_bytes = lag(LOAD(c->out_queued), sent);
+	out->out_backlog_bytes = conn_out_bytes(c);
 	for (int i = 0; i < 4; i++)
 		out->gauge[i] = LOAD(c->gauge[i]);
 }

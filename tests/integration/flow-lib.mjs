@@ -13,15 +13,14 @@
 // figures that measure speed and memory are printed but not asserted.
 //
 // Every wait is bounded; servers are killed when the test process exits.
-import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import {
-  OP, TARGET, WS_PATH, encodeFrame, rawWebSocket, rssBytes, sleep, within,
+  OP, TARGET, encodeFrame, rawWebSocket, rssBytes, sleep, spawnReady, within,
 } from './lib.mjs';
 
 export { rssBytes, sleep, within };
@@ -34,13 +33,6 @@ const READY = /^(?:sluiced|sluice-example-app): listening on 127\.0\.0\.1:(\d+)$
 export const ASAN = process.env.SLUICE_ASAN === '1' ||
   [process.env.SLUICED, process.env.SLUICE_APP].some((p) => p && p.includes('/asan/'));
 
-// Servers still running when the test process exits are killed.
-const live = new Set();
-process.on('exit', () => {
-  for (const child of live) child.kill('SIGKILL');
-});
-
-let started = 0;
 const dirs = [];
 process.on('exit', () => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -68,78 +60,9 @@ export async function startFlow({ app = false, name = 'flow', args = [], metrics
   if (metrics) flags.push('--metrics-listen', '127.0.0.1:0');
   flags.push(...args);
 
-  const child = spawn(file, flags, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(child);
-  const exited = new Promise((resolve) => {
-    child.once('exit', (code, signal) => {
-      live.delete(child);
-      resolve({ code, signal });
-    });
-  });
-  const tail = [];
-  const log = process.env.WORKDIR
-    ? createWriteStream(path.join(process.env.WORKDIR, `${name}.${process.pid}.${started++}.log`))
-    : null;
-  let port = null;
-  let onReady;
-  const ready = new Promise((resolve, reject) => {
-    onReady = resolve;
-    child.once('error', (err) => reject(new Error(`cannot start ${file}: ${err.message}`)));
-    exited.then(({ code, signal }) => reject(new Error(
-      `${file} exited (code ${code}, signal ${signal}) before its ready line; output:\n${tail.join('\n')}`)));
-  });
-  for (const [stream, tag] of [[child.stdout, 'out'], [child.stderr, 'err']]) {
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk) => {
-      if (log) log.write(chunk);
-      const lines = (partial + chunk).split('\n');
-      partial = lines.pop();
-      for (const line of lines) {
-        tail.push(`${tag}: ${line}`);
-        if (tail.length > 50) tail.shift();
-        const m = tag === 'out' && port === null && READY.exec(line);
-        if (m) {
-          port = Number(m[1]);
-          onReady(port);
-        }
-      }
-    });
-  }
-  try {
-    await within(readyTimeout, `${file} did not print its ready line; output:\n${tail.join('\n')}`, ready);
-  } catch (err) {
-    child.kill('SIGKILL');
-    child.stdout.destroy();
-    child.stderr.destroy();
-    throw err;
-  }
-  const srv = {
-    port,
-    pid: child.pid,
-    url: `ws://127.0.0.1:${port}${WS_PATH}`,
-    stats: statsPath,
-    metricsPort: null,
-    exited,
-    output: () => tail.join('\n'),
-    async stop(signal = 'SIGTERM', ms = 10_000) {
-      if (live.has(child)) child.kill(signal);
-      try {
-        return await within(ms, `server did not exit within ${ms} ms of ${signal}`, exited);
-      } catch (err) {
-        child.kill('SIGKILL');
-        throw err;
-      } finally {
-        if (log) log.end();
-      }
-    },
-    async kill() {
-      if (live.has(child)) child.kill('SIGKILL');
-      await exited;
-      if (log) log.end();
-    },
-  };
-  if (metrics) srv.metricsPort = (await statsJson(srv, 'show info json')).metrics_port;
+  const srv = await spawnReady(file, flags, { name, readyTimeout, ready: READY, stopMs: 10_000 });
+  srv.stats = statsPath;
+  srv.metricsPort = metrics ? (await statsJson(srv, 'show info json')).metrics_port : null;
   return srv;
 }
 

@@ -90,6 +90,23 @@ export async function startServer(opts = {}) {
     }
   }
 
+  return spawnReady(file, args, {
+    name: opts.name || 'server',
+    readyTimeout: opts.readyTimeout,
+    what: '"sluiced: listening on 127.0.0.1:<port>"',
+  });
+}
+
+// Spawn file with args and resolve once it printed a line matching `ready`
+// (its group 1 is the port) on stdout. Both streams are drained for the
+// child's whole life (a full pipe would block it) into WORKDIR/<name>.*.log
+// when WORKDIR is set; the last lines are kept for error messages. Resolves
+// with { port, pid, url, httpUrl, exited, output(), stop(signal, ms),
+// kill() }; stop() waits stopMs (5 s) by default.
+export async function spawnReady(file, args, {
+  name = 'server', readyTimeout = 10_000, ready: readyLine = READY_LINE,
+  what = 'its ready line', stopMs = 5_000,
+} = {}) {
   const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const exited = new Promise((resolve) => {
@@ -99,12 +116,9 @@ export async function startServer(opts = {}) {
     });
   });
 
-  // Both streams are drained for the daemon's whole life (a full pipe would
-  // block it); the last lines are kept for error messages.
   const tail = [];
   const log = process.env.WORKDIR
-    ? createWriteStream(path.join(process.env.WORKDIR,
-        `${opts.name || 'server'}.${process.pid}.${started++}.log`))
+    ? createWriteStream(path.join(process.env.WORKDIR, `${name}.${process.pid}.${started++}.log`))
     : null;
   let port = null;
   let onReady;
@@ -124,7 +138,7 @@ export async function startServer(opts = {}) {
       for (const line of lines) {
         tail.push(`${tag}: ${line}`);
         if (tail.length > 50) tail.shift();
-        const m = tag === 'out' && port === null && READY_LINE.exec(line);
+        const m = tag === 'out' && port === null && readyLine.exec(line);
         if (m) {
           port = Number(m[1]);
           onReady(port);
@@ -133,9 +147,8 @@ export async function startServer(opts = {}) {
     });
   }
 
-  const readyMs = opts.readyTimeout ?? 10_000;
   try {
-    await within(readyMs, `${file} did not print "sluiced: listening on 127.0.0.1:<port>"; output:\n` +
+    await within(readyTimeout ?? 10_000, `${file} did not print ${what}; output:\n` +
       tail.join('\n'), ready);
   } catch (err) {
     child.kill('SIGKILL');
@@ -145,7 +158,7 @@ export async function startServer(opts = {}) {
     throw err;
   }
 
-  const server = {
+  return {
     port,
     pid: child.pid,
     url: `ws://127.0.0.1:${port}${WS_PATH}`,
@@ -154,13 +167,15 @@ export async function startServer(opts = {}) {
     output: () => tail.join('\n'),
     // Send `signal` and resolve with the exit status; SIGKILL and reject if
     // the server is still running after `ms`.
-    async stop(signal = 'SIGTERM', ms = 5_000) {
+    async stop(signal = 'SIGTERM', ms = stopMs) {
       if (live.has(child)) child.kill(signal);
       try {
         return await within(ms, `server did not exit within ${ms} ms of ${signal}`, exited);
       } catch (err) {
         child.kill('SIGKILL');
         throw err;
+      } finally {
+        if (log) log.end();
       }
     },
     // For after() hooks: make sure it is gone, whatever state the test left.
@@ -170,7 +185,6 @@ export async function startServer(opts = {}) {
       if (log) log.end();
     },
   };
-  return server;
 }
 
 // Resident set size of a process in bytes, from /proc/<pid>/status.

@@ -590,8 +590,9 @@ static void hammer_conn(const struct io_conn_stats *st, const uint64_t *sent1,
 
 	if (!st->serial || st->worker < 0 || st->worker >= WORKERS)
 		bad(BAD_SERIAL, "serial 0 or worker out of range", (uint64_t)st->worker, WORKERS);
-	if (st->age_ms > (uint64_t)((tu_now() - F.t_start) * 1000) + 1000)
-		bad(BAD_SERIAL, "age_ms older than the test", st->age_ms, 0);
+	/* accepted during the test (both CLOCK_MONOTONIC), and not in the future */
+	if ((double)st->accept_ms + 1000 < F.t_start * 1000 || (double)st->accept_ms > tu_now() * 1000 + 1000)
+		bad(BAD_SERIAL, "accept_ms outside the test", st->accept_ms, (uint64_t)(F.t_start * 1000));
 	if (st->out_backlog > max_backlog)
 		bad(BAD_BACKLOG, "out_backlog", st->out_backlog, max_backlog);
 	if (st->out_backlog_bytes > max_bytes)
